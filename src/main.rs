@@ -1,0 +1,82 @@
+//! The `steampipe-plugin-aws` binary: a Steampipe plugin when started by a
+//! go-plugin host (the magic cookie is set), otherwise a small CLI.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use steampipe_plugin_aws::{aws, goplugin, logging};
+
+#[derive(Parser)]
+#[command(version, about = "Steampipe plugin for AWS (aws_ec2_instance), written in Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the plugin's schema (tables, columns, key columns) as JSON, as GetSchema answers it.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os(goplugin::MAGIC_COOKIE_KEY).is_some() || std::env::args_os().len() == 1 {
+        if !goplugin::cookie_present() {
+            eprintln!("{}", goplugin::NOT_A_PROGRAM);
+            return ExitCode::from(1);
+        }
+        logging::init();
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(r) => r,
+            Err(e) => goplugin::startup_failed(&format!("cannot start the async runtime: {e}")),
+        };
+        runtime.block_on(async {
+            let plugin = aws::plugin();
+            let service = steampipe_plugin_aws::pb::steampipe::wrapper_plugin_server::WrapperPluginServer::new(plugin)
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(usize::MAX);
+            goplugin::serve(service).await
+        })
+    }
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Schema) => {
+            let schema = aws::plugin().schema();
+            println!("{}", schema_json(&schema));
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("{}", goplugin::NOT_A_PROGRAM);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn schema_json(schema: &steampipe_plugin_aws::pb::steampipe::Schema) -> String {
+    use steampipe_plugin_aws::pb::steampipe::ColumnType;
+    let mut tables: Vec<_> = schema.schema.iter().collect();
+    tables.sort_by(|a, b| a.0.cmp(b.0));
+    let tables: Vec<serde_json::Value> = tables
+        .into_iter()
+        .map(|(name, t)| {
+            serde_json::json!({
+                "table": name,
+                "description": t.description,
+                "columns": t.columns.iter().map(|c| serde_json::json!({
+                    "name": c.name,
+                    "type": ColumnType::try_from(c.r#type).map(|t| t.as_str_name()).unwrap_or("UNKNOWN"),
+                    "description": c.description,
+                })).collect::<Vec<_>>(),
+                "get_key_columns": t.get_call_key_column_list.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                "list_key_columns": t.list_call_key_column_list.iter().map(|k| &k.name).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "sdk_version": schema.sdk_version,
+        "protocol_version": schema.protocol_version,
+        "mode": schema.mode,
+        "tables": tables,
+    }))
+    .unwrap_or_default()
+}

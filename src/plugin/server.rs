@@ -1,0 +1,511 @@
+//! The `proto.WrapperPlugin` service: connections, schema and scans.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context as TaskContext, Poll};
+
+use futures::Stream;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tonic::{Request, Response, Status};
+
+use crate::pb::steampipe as pb;
+use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
+use crate::plugin::config::ConnectionConfig;
+use crate::plugin::quals::QualMap;
+use crate::plugin::table::{Scan, ScanError, TableDef};
+use crate::plugin::PROTOCOL_VERSION;
+
+enum Connection<C> {
+    Plain(Arc<C>),
+    Aggregator(Vec<String>),
+}
+
+impl<C> Clone for Connection<C> {
+    fn clone(&self) -> Self {
+        match self {
+            Connection::Plain(c) => Connection::Plain(c.clone()),
+            Connection::Aggregator(ch) => Connection::Aggregator(ch.clone()),
+        }
+    }
+}
+
+/// Cache settings the host sends; accepted and kept (the plugin has no query cache yet).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CacheOptions {
+    /// enabled
+    pub enabled: bool,
+    /// ttl in seconds
+    pub ttl: i64,
+    /// max size in MB
+    pub max_size_mb: i64,
+}
+
+/// A Steampipe plugin: its name, tables and connections.
+pub struct Plugin<C> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C> Clone for Plugin<C> {
+    fn clone(&self) -> Self {
+        Plugin {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<C> {
+    name: String,
+    sdk_version: String,
+    tables: Vec<Arc<dyn TableDef<C>>>,
+    by_name: HashMap<String, usize>,
+    connections: RwLock<HashMap<String, Connection<C>>>,
+    cache: Mutex<CacheOptions>,
+    plugin_limiters: Vec<pb::RateLimiterDefinition>,
+    user_limiters: Mutex<Vec<pb::RateLimiterDefinition>>,
+    max_concurrent_connections: usize,
+}
+
+impl<C: ConnectionConfig> Plugin<C> {
+    /// A plugin named `name` (as in `steampipe-plugin-<name>`) serving `tables`.
+    /// Panics if a table declaration is invalid: that is a programming error
+    /// caught by the first test that builds the plugin.
+    pub fn new(name: &str, tables: Vec<Arc<dyn TableDef<C>>>) -> Plugin<C> {
+        let mut by_name = HashMap::new();
+        for (i, t) in tables.iter().enumerate() {
+            if let Err(e) = t.validate() {
+                panic!("invalid table declaration: {e}");
+            }
+            assert!(
+                by_name.insert(t.name().to_string(), i).is_none(),
+                "table {} declared twice",
+                t.name()
+            );
+        }
+        let max_concurrent_connections = std::env::var("STEAMPIPE_MAX_CONCURRENT_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(25);
+        Plugin {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                sdk_version: env!("CARGO_PKG_VERSION").to_string(),
+                tables,
+                by_name,
+                connections: RwLock::new(HashMap::new()),
+                cache: Mutex::new(CacheOptions::default()),
+                plugin_limiters: Vec::new(),
+                user_limiters: Mutex::new(Vec::new()),
+                max_concurrent_connections,
+            }),
+        }
+    }
+
+    /// Declares the plugin's own rate limiters (answered by `GetRateLimiters`).
+    pub fn with_rate_limiters(self, defs: Vec<pb::RateLimiterDefinition>) -> Plugin<C> {
+        let mut inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| panic!("with_rate_limiters must be called before serving"));
+        inner.plugin_limiters = defs;
+        Plugin {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The schema every connection has (the plugin is static).
+    pub fn schema(&self) -> pb::Schema {
+        pb::Schema {
+            schema: self
+                .inner
+                .tables
+                .iter()
+                .map(|t| (t.name().to_string(), t.schema()))
+                .collect(),
+            sdk_version: self.inner.sdk_version.clone(),
+            protocol_version: PROTOCOL_VERSION,
+            mode: "static".to_string(),
+        }
+    }
+
+    /// The cache settings last received.
+    pub fn cache_options(&self) -> CacheOptions {
+        self.inner.cache.lock().expect("cache lock").clone()
+    }
+
+    /// The user-defined rate limiters last received.
+    pub fn user_rate_limiters(&self) -> Vec<pb::RateLimiterDefinition> {
+        self.inner.user_limiters.lock().expect("limiter lock").clone()
+    }
+
+    /// Parses one connection; aggregators carry no config of their own.
+    fn load(cfg: &pb::ConnectionConfig) -> Result<Connection<C>, String> {
+        if !cfg.child_connections.is_empty() || cfg.r#type == "aggregator" {
+            return Ok(Connection::Aggregator(cfg.child_connections.clone()));
+        }
+        C::parse(&cfg.connection, &cfg.config)
+            .map(|c| Connection::Plain(Arc::new(c)))
+            .map_err(|e| e.to_string())
+    }
+
+    fn apply(
+        &self,
+        set: &[pb::ConnectionConfig],
+        remove: &[pb::ConnectionConfig],
+        replace_all: bool,
+    ) -> HashMap<String, String> {
+        let mut failed = HashMap::new();
+        let mut loaded = Vec::new();
+        for cfg in set {
+            match Self::load(cfg) {
+                Ok(c) => loaded.push((cfg.connection.clone(), c)),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    failed.insert(cfg.connection.clone(), e);
+                }
+            }
+        }
+        let mut conns = self.inner.connections.write().expect("connections lock");
+        if replace_all {
+            conns.clear();
+        }
+        for cfg in remove {
+            conns.remove(&cfg.connection);
+        }
+        for cfg in set {
+            if failed.contains_key(&cfg.connection) {
+                conns.remove(&cfg.connection);
+            }
+        }
+        for (name, c) in loaded {
+            conns.insert(name, c);
+        }
+        tracing::info!(connections = conns.len(), "connection configs applied");
+        failed
+    }
+
+    fn ctx_json(&self, connection: &str) -> Arc<Vec<u8>> {
+        let v = serde_json::json!({
+            "connection_name": connection,
+            "steampipe": {"sdk_version": self.inner.sdk_version},
+        });
+        Arc::new(serde_json::to_vec(&v).expect("context json"))
+    }
+
+    /// The plain connections a scan of `name` covers (an aggregator's children).
+    fn resolve(&self, name: &str, out: &mut Vec<(String, Arc<C>)>, depth: usize) -> Result<(), String> {
+        let conns = self.inner.connections.read().expect("connections lock");
+        match conns.get(name).cloned() {
+            None => Err(format!("{name}: connection '{name}' is not configured in this plugin")),
+            Some(Connection::Plain(c)) => {
+                out.push((name.to_string(), c));
+                Ok(())
+            }
+            Some(Connection::Aggregator(children)) => {
+                drop(conns);
+                if depth > 4 {
+                    return Err(format!("{name}: aggregator nesting is too deep"));
+                }
+                for child in children {
+                    self.resolve(&child, out, depth + 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts a scan and returns the row stream. Dropping the stream cancels
+    /// every fetch of the scan.
+    pub fn execute(&self, req: pb::ExecuteRequest) -> Result<RowStream, Status> {
+        let conn_name = req.connection.clone();
+        let table = match self.inner.by_name.get(&req.table) {
+            Some(&i) => self.inner.tables[i].clone(),
+            None => {
+                return Err(Status::unknown(format!(
+                    "{conn_name}: plugin {} does not provide table {}",
+                    self.inner.name, req.table
+                )))
+            }
+        };
+        let qc = req.query_context.clone().unwrap_or_default();
+        let quals = QualMap::from_proto(&qc.quals)
+            .map_err(|e| Status::unknown(format!("{conn_name}: {e}")))?;
+
+        // One scan per connection in executeConnectionData: the connection
+        // itself, or each child of an aggregator; limits come only from there.
+        let mut targets: Vec<(String, Arc<C>, Option<u64>)> = Vec::new();
+        let mut entries: Vec<(&String, &pb::ExecuteConnectionData)> =
+            req.execute_connection_data.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let fallback = pb::ExecuteConnectionData::default();
+        if entries.is_empty() {
+            entries.push((&req.connection, &fallback));
+        }
+        for (name, data) in entries {
+            let limit = match data.limit.as_ref().map(|l| l.value) {
+                None => None,
+                Some(v) if v < 0 => None,
+                Some(v) => Some(v as u64),
+            };
+            let mut resolved = Vec::new();
+            self.resolve(name, &mut resolved, 0).map_err(Status::unknown)?;
+            for (child, c) in resolved {
+                targets.push((child, c, limit));
+            }
+        }
+
+        let (tx, rx) = mpsc::channel(64);
+        let plugin = self.clone();
+        let columns = qc.columns.clone();
+        let table_name = req.table.clone();
+        let call_id = req.call_id.clone();
+        let coordinator = tokio::spawn(async move {
+            let sem = Arc::new(Semaphore::new(plugin.inner.max_concurrent_connections));
+            let mut set = JoinSet::new();
+            for (child, connection, limit) in targets {
+                let scan = Scan {
+                    connection,
+                    connection_name: child.clone(),
+                    columns: columns.clone(),
+                    quals: quals.clone(),
+                    limit,
+                    ctx_json: plugin.ctx_json(&child),
+                };
+                let table = table.clone();
+                let tx = tx.clone();
+                let sem = sem.clone();
+                set.spawn(async move {
+                    let _permit = sem.acquire_owned().await;
+                    let r = table.scan(scan, tx).await;
+                    (child, r)
+                });
+            }
+            while let Some(joined) = set.join_next().await {
+                let status = match joined {
+                    Ok((child, Ok(rows))) => {
+                        tracing::debug!(call_id, table = table_name, connection = child, rows, "scan complete");
+                        continue;
+                    }
+                    Ok((_, Err(ScanError::Cancelled))) => {
+                        tracing::debug!(call_id, table = table_name, "scan cancelled by the client");
+                        return;
+                    }
+                    Ok((child, Err(e @ ScanError::MissingQuals(_)))) => {
+                        Status::internal(format!("{child}: {e}"))
+                    }
+                    Ok((child, Err(e))) => Status::unknown(format!("{child}: {e}")),
+                    Err(join) if join.is_panic() => {
+                        let msg = panic_message(join.into_panic());
+                        tracing::error!(table = table_name, "table function panicked: {msg}");
+                        Status::unknown(format!(
+                            "{conn_name}: table {table_name} failed unexpectedly: {msg}"
+                        ))
+                    }
+                    Err(_) => return,
+                };
+                tracing::warn!(call_id, "scan failed: {}", status.message());
+                // Stop the other connections' scans, then end the stream with the error.
+                set.abort_all();
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+        });
+        Ok(RowStream {
+            rx,
+            guard: AbortOnDrop(coordinator.abort_handle()),
+        })
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The rows of one Execute call. Dropping it (the client went away) aborts the scan.
+pub struct RowStream {
+    rx: mpsc::Receiver<Result<pb::ExecuteResponse, Status>>,
+    guard: AbortOnDrop,
+}
+
+impl Stream for RowStream {
+    type Item = Result<pb::ExecuteResponse, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let _ = &self.guard;
+        self.rx.poll_recv(cx)
+    }
+}
+
+type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl<C: ConnectionConfig> WrapperPlugin for Plugin<C> {
+    type EstablishMessageStreamStream = ServerStream<pb::PluginMessage>;
+    type ExecuteStream = RowStream;
+
+    async fn establish_message_stream(
+        &self,
+        _req: Request<pb::EstablishMessageStreamRequest>,
+    ) -> Result<Response<Self::EstablishMessageStreamStream>, Status> {
+        // A static plugin never updates its schema: the stream ends at once, OK.
+        Ok(Response::new(Box::pin(futures::stream::empty())))
+    }
+
+    async fn get_schema(
+        &self,
+        req: Request<pb::GetSchemaRequest>,
+    ) -> Result<Response<pb::GetSchemaResponse>, Status> {
+        tracing::debug!(connection = req.get_ref().connection, "GetSchema");
+        Ok(Response::new(pb::GetSchemaResponse {
+            schema: Some(self.schema()),
+            rate_limiters: Vec::new(),
+        }))
+    }
+
+    async fn execute(
+        &self,
+        req: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<Self::ExecuteStream>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(
+            table = req.table,
+            connection = req.connection,
+            call_id = req.call_id,
+            "Execute"
+        );
+        Plugin::execute(self, req).map(Response::new)
+    }
+
+    async fn set_connection_config(
+        &self,
+        req: Request<pb::SetConnectionConfigRequest>,
+    ) -> Result<Response<pb::SetConnectionConfigResponse>, Status> {
+        let r = req.into_inner();
+        let cfg = pb::ConnectionConfig {
+            connection: r.connection_name.clone(),
+            config: r.connection_config,
+            ..Default::default()
+        };
+        let failed = self.apply(&[cfg], &[], false);
+        if let Some(msg) = failed.values().next() {
+            return Err(Status::unknown(msg.clone()));
+        }
+        Ok(Response::new(pb::SetConnectionConfigResponse {
+            failed_connections: failed,
+        }))
+    }
+
+    async fn set_all_connection_configs(
+        &self,
+        req: Request<pb::SetAllConnectionConfigsRequest>,
+    ) -> Result<Response<pb::SetConnectionConfigResponse>, Status> {
+        let r = req.into_inner();
+        let failed = self.apply(&r.configs, &[], true);
+        if !failed.is_empty() {
+            // As the Go SDK does: one bad connection fails the call, and the
+            // status text carries every connection's own message.
+            let mut msgs: Vec<&String> = failed.values().collect();
+            msgs.sort();
+            let text: Vec<&str> = msgs.iter().map(|s| s.as_str()).collect();
+            return Err(Status::unknown(format!(
+                "{} connection{} failed: {}",
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" },
+                text.join("; ")
+            )));
+        }
+        Ok(Response::new(pb::SetConnectionConfigResponse {
+            failed_connections: failed,
+        }))
+    }
+
+    async fn update_connection_configs(
+        &self,
+        req: Request<pb::UpdateConnectionConfigsRequest>,
+    ) -> Result<Response<pb::UpdateConnectionConfigsResponse>, Status> {
+        let r = req.into_inner();
+        let mut set = r.added;
+        set.extend(r.changed);
+        let failed = self.apply(&set, &r.deleted, false);
+        Ok(Response::new(pb::UpdateConnectionConfigsResponse {
+            failed_connections: failed,
+        }))
+    }
+
+    async fn get_supported_operations(
+        &self,
+        _req: Request<pb::GetSupportedOperationsRequest>,
+    ) -> Result<Response<pb::GetSupportedOperationsResponse>, Status> {
+        Ok(Response::new(pb::GetSupportedOperationsResponse {
+            query_cache: true,
+            multiple_connections: true,
+            message_stream: true,
+            set_cache_options: true,
+            rate_limiters: true,
+        }))
+    }
+
+    async fn set_cache_options(
+        &self,
+        req: Request<pb::SetCacheOptionsRequest>,
+    ) -> Result<Response<pb::SetCacheOptionsResponse>, Status> {
+        let r = req.into_inner();
+        *self.inner.cache.lock().expect("cache lock") = CacheOptions {
+            enabled: r.enabled,
+            ttl: r.ttl,
+            max_size_mb: r.max_size_mb,
+        };
+        tracing::debug!(enabled = r.enabled, ttl = r.ttl, "cache options set");
+        Ok(Response::new(pb::SetCacheOptionsResponse {}))
+    }
+
+    async fn set_rate_limiters(
+        &self,
+        req: Request<pb::SetRateLimitersRequest>,
+    ) -> Result<Response<pb::SetRateLimitersResponse>, Status> {
+        let defs = req.into_inner().definitions;
+        for d in &defs {
+            if d.name.is_empty() {
+                return Err(Status::invalid_argument("rate limiter with an empty name"));
+            }
+        }
+        tracing::debug!(count = defs.len(), "rate limiters set");
+        *self.inner.user_limiters.lock().expect("limiter lock") = defs;
+        Ok(Response::new(pb::SetRateLimitersResponse {}))
+    }
+
+    async fn get_rate_limiters(
+        &self,
+        _req: Request<pb::GetRateLimitersRequest>,
+    ) -> Result<Response<pb::GetRateLimitersResponse>, Status> {
+        // As the Go SDK answers: the limiters the plugin itself defines (the
+        // host lists them as plugin-defined next to the user's own).
+        Ok(Response::new(pb::GetRateLimitersResponse {
+            definitions: self.inner.plugin_limiters.clone(),
+        }))
+    }
+
+    async fn set_connection_cache_options(
+        &self,
+        req: Request<pb::SetConnectionCacheOptionsRequest>,
+    ) -> Result<Response<pb::SetConnectionCacheOptionsResponse>, Status> {
+        tracing::debug!(
+            connection = req.get_ref().clear_cache_for_connection,
+            "cache clear requested"
+        );
+        Ok(Response::new(pb::SetConnectionCacheOptionsResponse {}))
+    }
+}

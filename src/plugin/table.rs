@@ -1,0 +1,785 @@
+//! Tables declared as column lists, and the scan pipeline that turns API items
+//! into streamed rows.
+//!
+//! A table is a list of columns, each with a name, type, description and a
+//! closure that extracts its value from the API item (and, for hydrated
+//! columns, from the named hydrate call's result), plus optional Get and List
+//! functions with their key columns. Adding a column is one line.
+//!
+//! The pipeline for one connection: the fetch functions push items into a
+//! bounded channel; a builder runs only the hydrate calls that the requested
+//! columns need (bounded concurrency), extracts values, filters exactly by the
+//! key-column quals, stops at the pushed-down limit and sends rows into the
+//! gRPC stream. When the limit is met or the client goes away, the fetch is
+//! dropped: pagination stops.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::pb::steampipe as pb;
+use crate::plugin::plan::{plan, KeyColumn, Plan};
+use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
+use crate::plugin::value::{encode, ColumnType, Value};
+
+/// Errors from table functions: any error type, shown to the user by its `Display`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+/// What a hydrate call returns; extractors downcast it with [`Hydrated::get`].
+pub type HydrateOutput = Arc<dyn Any + Send + Sync>;
+
+/// The three context columns the SDK appends to every table, in this order.
+pub const RESERVED_COLUMNS: [(&str, ColumnType, &str); 3] = [
+    (
+        "sp_connection_name",
+        ColumnType::String,
+        "Steampipe connection name.",
+    ),
+    ("sp_ctx", ColumnType::Json, "Steampipe context in JSON form."),
+    ("_ctx", ColumnType::Json, "Steampipe context in JSON form."),
+];
+
+/// The results of the hydrate calls made for one item.
+#[derive(Default)]
+pub struct Hydrated {
+    results: Vec<(&'static str, HydrateOutput)>,
+}
+
+impl Hydrated {
+    /// The result of hydrate `name`, if it ran and returned a `T`.
+    pub fn get<T: Any + Send + Sync>(&self, name: &str) -> Option<&T> {
+        self.results
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.downcast_ref::<T>())
+    }
+}
+
+type Extract<I> = Arc<dyn Fn(&I, &Hydrated) -> Value + Send + Sync>;
+
+/// One column of a table.
+pub struct Column<I> {
+    /// name
+    pub name: &'static str,
+    /// type
+    pub ty: ColumnType,
+    /// description (becomes the Postgres column comment)
+    pub description: &'static str,
+    /// the hydrate call whose result the extractor reads, if any
+    pub hydrate: Option<&'static str>,
+    extract: Extract<I>,
+}
+
+/// A request to a List function.
+pub struct ListRequest<C> {
+    /// the connection's parsed config and clients
+    pub connection: Arc<C>,
+    /// the connection's name
+    pub connection_name: String,
+    /// the quals on List key columns (an IN list already split per call)
+    pub quals: QualMap,
+    /// the pushed-down limit, if any: rows beyond it will not be read
+    pub limit: Option<u64>,
+    /// the columns the query needs
+    pub columns: Arc<Vec<String>>,
+}
+
+/// A request to a Get function: `quals` holds one `=` value per Get key column.
+pub struct GetRequest<C> {
+    /// the connection's parsed config and clients
+    pub connection: Arc<C>,
+    /// the connection's name
+    pub connection_name: String,
+    /// the quals on Get key columns
+    pub quals: QualMap,
+    /// the columns the query needs
+    pub columns: Arc<Vec<String>>,
+}
+
+/// A request to a hydrate function.
+pub struct HydrateRequest<C> {
+    /// the connection's parsed config and clients
+    pub connection: Arc<C>,
+    /// the connection's name
+    pub connection_name: String,
+}
+
+/// Where a List function puts its items. `push` waits while the consumer is
+/// busy (back-pressure) and fails once no more rows are wanted.
+pub struct ItemSink<I> {
+    tx: mpsc::Sender<Arc<I>>,
+}
+
+impl<I> Clone for ItemSink<I> {
+    fn clone(&self) -> Self {
+        ItemSink {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+/// Returned by [`ItemSink::push`] when the scan needs no more items (limit met,
+/// client gone). List functions propagate it with `?` and stop paginating.
+#[derive(Debug, thiserror::Error)]
+#[error("the scan needs no more items")]
+pub struct ScanStopped;
+
+impl<I> ItemSink<I> {
+    /// Sends one item downstream.
+    pub async fn push(&self, item: I) -> Result<(), ScanStopped> {
+        self.tx.send(Arc::new(item)).await.map_err(|_| ScanStopped)
+    }
+    /// True once no more items are wanted.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+type ListFn<C, I> = Arc<dyn Fn(ListRequest<C>, ItemSink<I>) -> BoxFuture<Result<(), BoxError>> + Send + Sync>;
+type GetFn<C, I> = Arc<dyn Fn(GetRequest<C>) -> BoxFuture<Result<Option<I>, BoxError>> + Send + Sync>;
+type HydrateFn<C, I> =
+    Arc<dyn Fn(HydrateRequest<C>, Arc<I>) -> BoxFuture<Result<HydrateOutput, BoxError>> + Send + Sync>;
+
+/// A table over API items of type `I`, for connections of type `C`.
+pub struct Table<C, I> {
+    name: &'static str,
+    description: &'static str,
+    columns: Vec<Column<I>>,
+    list: Option<(Vec<KeyColumn>, ListFn<C, I>)>,
+    get: Option<(Vec<KeyColumn>, GetFn<C, I>)>,
+    hydrates: Vec<(&'static str, HydrateFn<C, I>)>,
+    hydrate_concurrency: usize,
+    get_concurrency: usize,
+}
+
+impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
+    /// An empty table.
+    pub fn new(name: &'static str, description: &'static str) -> Self {
+        Table {
+            name,
+            description,
+            columns: Vec::new(),
+            list: None,
+            get: None,
+            hydrates: Vec::new(),
+            hydrate_concurrency: 10,
+            get_concurrency: 10,
+        }
+    }
+
+    /// Adds a column whose value comes from the item alone.
+    pub fn column<F, V>(
+        mut self,
+        name: &'static str,
+        ty: ColumnType,
+        description: &'static str,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(&I) -> V + Send + Sync + 'static,
+        V: Into<Value>,
+    {
+        self.columns.push(Column {
+            name,
+            ty,
+            description,
+            hydrate: None,
+            extract: Arc::new(move |i, _| f(i).into()),
+        });
+        self
+    }
+
+    /// Adds a column that needs hydrate call `hydrate`; it runs only when the
+    /// query asks for such a column.
+    pub fn hydrated_column<F, V>(
+        mut self,
+        name: &'static str,
+        ty: ColumnType,
+        description: &'static str,
+        hydrate: &'static str,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(&I, &Hydrated) -> V + Send + Sync + 'static,
+        V: Into<Value>,
+    {
+        self.columns.push(Column {
+            name,
+            ty,
+            description,
+            hydrate: Some(hydrate),
+            extract: Arc::new(move |i, h| f(i, h).into()),
+        });
+        self
+    }
+
+    /// Declares the List call.
+    pub fn list<F, Fut>(mut self, key_columns: Vec<KeyColumn>, f: F) -> Self
+    where
+        F: Fn(ListRequest<C>, ItemSink<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.list = Some((key_columns, Arc::new(move |r, s| Box::pin(f(r, s)))));
+        self
+    }
+
+    /// Declares the Get call.
+    pub fn get<F, Fut>(mut self, key_columns: Vec<KeyColumn>, f: F) -> Self
+    where
+        F: Fn(GetRequest<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<I>, BoxError>> + Send + 'static,
+    {
+        self.get = Some((key_columns, Arc::new(move |r| Box::pin(f(r)))));
+        self
+    }
+
+    /// Declares hydrate call `name`.
+    pub fn hydrate<F, Fut, T>(mut self, name: &'static str, f: F) -> Self
+    where
+        F: Fn(HydrateRequest<C>, Arc<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, BoxError>> + Send + 'static,
+        T: Any + Send + Sync,
+    {
+        let f = Arc::new(f);
+        self.hydrates.push((
+            name,
+            Arc::new(move |r, i| {
+                let fut = f(r, i);
+                Box::pin(async move { fut.await.map(|v| Arc::new(v) as HydrateOutput) })
+            }),
+        ));
+        self
+    }
+
+    /// How many items may be hydrated at once (default 10).
+    pub fn hydrate_concurrency(mut self, n: usize) -> Self {
+        self.hydrate_concurrency = n.max(1);
+        self
+    }
+
+    /// Checks the declaration: unique column names, key columns that exist with
+    /// operators the SDK knows, hydrates that are declared, a Get or a List.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.columns {
+            if !seen.insert(c.name) {
+                return Err(format!("table {}: duplicate column '{}'", self.name, c.name));
+            }
+            if RESERVED_COLUMNS.iter().any(|(n, ..)| *n == c.name) || c.name.starts_with("_spc_")
+            {
+                return Err(format!("table {}: column name '{}' is reserved", self.name, c.name));
+            }
+            if let Some(h) = c.hydrate {
+                if !self.hydrates.iter().any(|(n, _)| *n == h) {
+                    return Err(format!(
+                        "table {}: column '{}' needs undeclared hydrate '{h}'",
+                        self.name, c.name
+                    ));
+                }
+            }
+        }
+        if self.list.is_none() && self.get.is_none() {
+            return Err(format!("table {} has neither a Get nor a List call", self.name));
+        }
+        for (call, keys) in [
+            ("get", self.get.as_ref().map(|g| &g.0)),
+            ("list", self.list.as_ref().map(|l| &l.0)),
+        ] {
+            let mut names = std::collections::HashSet::new();
+            for kc in keys.into_iter().flatten() {
+                if !seen.contains(kc.name.as_str()) {
+                    return Err(format!(
+                        "table {}: {call} key column '{}' is not a column",
+                        self.name, kc.name
+                    ));
+                }
+                if !names.insert(kc.name.as_str()) {
+                    return Err(format!(
+                        "table {}: {call} key column '{}' is listed twice",
+                        self.name, kc.name
+                    ));
+                }
+                for op in &kc.operators {
+                    if !VALID_OPERATORS.contains(&op.as_str()) {
+                        return Err(format!(
+                            "table {}: key column '{}' has unknown operator '{op}'",
+                            self.name, kc.name
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The operators the SDK accepts on key columns.
+const VALID_OPERATORS: &[&str] = &[
+    "=",
+    "<>",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "~~",
+    "!~~",
+    "~~*",
+    "!~~*",
+    "~",
+    "!~",
+    "~*",
+    "!~*",
+    "is null",
+    "is not null",
+    "@>",
+    "<@",
+    "?",
+    "?|",
+    "?&",
+    "@?",
+    "@@",
+];
+
+/// Why a scan of one connection ended without completing.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// required key-column quals are missing (the SDK answers INTERNAL)
+    #[error(transparent)]
+    MissingQuals(#[from] crate::plugin::plan::MissingQuals),
+    /// the fetch or hydrate failed
+    #[error("{0}")]
+    Fetch(BoxError),
+    /// a value could not be put on the wire
+    #[error("column '{column}': {message}")]
+    Encode {
+        /// the column
+        column: String,
+        /// what is wrong
+        message: String,
+    },
+    /// the client went away
+    #[error("scan cancelled by the client")]
+    Cancelled,
+}
+
+/// Everything a scan of one connection needs.
+pub struct Scan<C> {
+    /// the connection's parsed config and clients
+    pub connection: Arc<C>,
+    /// the (child) connection name, put on every row
+    pub connection_name: String,
+    /// the columns the query needs; empty for `count(*)`
+    pub columns: Vec<String>,
+    /// the scan's quals
+    pub quals: QualMap,
+    /// the pushed-down limit
+    pub limit: Option<u64>,
+    /// the `sp_ctx`/`_ctx` JSON bytes for this connection
+    pub ctx_json: Arc<Vec<u8>>,
+}
+
+/// Where rows go: the gRPC response stream.
+pub type RowSender = mpsc::Sender<Result<pb::ExecuteResponse, tonic::Status>>;
+
+/// A table with its item type erased, as the plugin serves it.
+pub trait TableDef<C>: Send + Sync {
+    /// The table name.
+    fn name(&self) -> &str;
+    /// The wire schema, reserved columns included.
+    fn schema(&self) -> pb::TableSchema;
+    /// The declaration check.
+    fn validate(&self) -> Result<(), String>;
+    /// Streams the rows of one connection into `out`; returns the row count.
+    fn scan(self: Arc<Self>, scan: Scan<C>, out: RowSender) -> BoxFuture<Result<u64, ScanError>>;
+}
+
+enum ConsumerEnd {
+    Done,
+    ClientGone,
+    Failed(ScanError),
+}
+
+impl<C: Send + Sync + 'static, I: Send + Sync + 'static> TableDef<C> for Table<C, I> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        Table::validate(self)
+    }
+
+    fn schema(&self) -> pb::TableSchema {
+        let mut columns: Vec<pb::ColumnDefinition> = self
+            .columns
+            .iter()
+            .map(|c| pb::ColumnDefinition {
+                name: c.name.to_string(),
+                r#type: c.ty.to_proto() as i32,
+                description: c.description.to_string(),
+                hydrate: c.hydrate.unwrap_or_default().to_string(),
+                default: None,
+                sort_order: pb::SortOrder::None as i32,
+            })
+            .collect();
+        columns.extend(RESERVED_COLUMNS.iter().map(|(n, t, d)| pb::ColumnDefinition {
+            name: n.to_string(),
+            r#type: t.to_proto() as i32,
+            description: d.to_string(),
+            hydrate: String::new(),
+            default: None,
+            sort_order: pb::SortOrder::None as i32,
+        }));
+        pb::TableSchema {
+            columns,
+            description: self.description.to_string(),
+            get_call_key_columns: None,
+            list_call_key_columns: None,
+            list_call_optional_key_columns: None,
+            get_call_key_column_list: self
+                .get
+                .as_ref()
+                .map(|(k, _)| k.iter().map(KeyColumn::to_proto).collect())
+                .unwrap_or_default(),
+            list_call_key_column_list: self
+                .list
+                .as_ref()
+                .map(|(k, _)| k.iter().map(KeyColumn::to_proto).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn scan(self: Arc<Self>, scan: Scan<C>, out: RowSender) -> BoxFuture<Result<u64, ScanError>> {
+        Box::pin(async move { self.run(scan, out).await })
+    }
+}
+
+/// The columns of a row being built: index into `Table::columns`, and whether
+/// the query asked for it (else it is only read to filter).
+struct RowShape {
+    emit: Vec<usize>,
+    extract: Vec<usize>,
+    hydrates: Vec<usize>,
+    filters: Vec<(usize, Vec<Qual>)>,
+}
+
+impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    fn shape(&self, requested: &[String], quals: &QualMap) -> RowShape {
+        let mut emit: Vec<usize> = requested.iter().filter_map(|n| self.index_of(n)).collect();
+        emit.dedup();
+        if emit.is_empty() {
+            // count(*) asks for no column; a row still needs one real value.
+            if let Some(first) = self.columns.iter().position(|c| c.hydrate.is_none()) {
+                emit.push(first);
+            }
+        }
+        // Exact filtering on key-column quals, so a pushed-down limit counts
+        // only rows that Postgres will keep.
+        let mut filters = Vec::new();
+        let keys = self
+            .get
+            .iter()
+            .flat_map(|g| g.0.iter())
+            .chain(self.list.iter().flat_map(|l| l.0.iter()));
+        let mut done = std::collections::HashSet::new();
+        for kc in keys {
+            if !done.insert(kc.name.clone()) {
+                continue;
+            }
+            let qs: Vec<Qual> = kc
+                .matching_quals(quals)
+                .into_iter()
+                .filter(|q| EVALUATED_OPERATORS.contains(&q.operator.as_str()))
+                .collect();
+            if let (false, Some(i)) = (qs.is_empty(), self.index_of(&kc.name)) {
+                filters.push((i, qs));
+            }
+        }
+        let mut extract = emit.clone();
+        for (i, _) in &filters {
+            if !extract.contains(i) {
+                extract.push(*i);
+            }
+        }
+        let mut hydrates = Vec::new();
+        for &i in &extract {
+            if let Some(h) = self.columns[i].hydrate {
+                if let Some(hi) = self.hydrates.iter().position(|(n, _)| *n == h) {
+                    if !hydrates.contains(&hi) {
+                        hydrates.push(hi);
+                    }
+                }
+            }
+        }
+        RowShape {
+            emit,
+            extract,
+            hydrates,
+            filters,
+        }
+    }
+
+    async fn run(self: Arc<Self>, scan: Scan<C>, out: RowSender) -> Result<u64, ScanError> {
+        let get_keys = self.get.as_ref().map(|g| g.0.as_slice());
+        let list_keys = self.list.as_ref().map(|l| l.0.as_slice());
+        let plan = plan(self.name, get_keys, list_keys, &scan.quals)?;
+        let shape = Arc::new(self.shape(&scan.columns, &scan.quals));
+        let columns = Arc::new(scan.columns.clone());
+
+        let (item_tx, item_rx) = mpsc::channel::<Arc<I>>(64);
+        let producer = self.clone().produce(plan, &scan, columns, ItemSink { tx: item_tx });
+        let consumer = self.clone().consume(&scan, shape, item_rx, out);
+        tokio::pin!(producer, consumer);
+
+        let mut produced = false;
+        loop {
+            tokio::select! {
+                r = &mut producer, if !produced => {
+                    produced = true;
+                    if let Err(e) = r {
+                        if e.downcast_ref::<ScanStopped>().is_none() {
+                            return Err(ScanError::Fetch(e));
+                        }
+                    }
+                }
+                (end, rows) = &mut consumer => {
+                    return match end {
+                        ConsumerEnd::Done => Ok(rows),
+                        ConsumerEnd::ClientGone => Err(ScanError::Cancelled),
+                        ConsumerEnd::Failed(e) => Err(e),
+                    };
+                }
+            }
+        }
+    }
+
+    fn produce(
+        self: Arc<Self>,
+        plan: Plan,
+        scan: &Scan<C>,
+        columns: Arc<Vec<String>>,
+        sink: ItemSink<I>,
+    ) -> BoxFuture<Result<(), BoxError>> {
+        let connection = scan.connection.clone();
+        let connection_name = scan.connection_name.clone();
+        let limit = scan.limit;
+        Box::pin(async move {
+            match plan {
+                Plan::Get(calls) => {
+                    let (_, get) = self.get.as_ref().expect("planned a Get without a Get call");
+                    let mut results = futures::stream::iter(calls)
+                        .map(|quals| {
+                            get(GetRequest {
+                                connection: connection.clone(),
+                                connection_name: connection_name.clone(),
+                                quals,
+                                columns: columns.clone(),
+                            })
+                        })
+                        .buffer_unordered(self.get_concurrency);
+                    while let Some(r) = results.next().await {
+                        if let Some(item) = r? {
+                            sink.push(item).await?;
+                        }
+                    }
+                    Ok(())
+                }
+                Plan::List(calls) => {
+                    let (_, list) = self.list.as_ref().expect("planned a List without a List call");
+                    let mut runs = futures::stream::iter(calls)
+                        .map(|quals| {
+                            list(
+                                ListRequest {
+                                    connection: connection.clone(),
+                                    connection_name: connection_name.clone(),
+                                    quals,
+                                    limit,
+                                    columns: columns.clone(),
+                                },
+                                sink.clone(),
+                            )
+                        })
+                        .buffer_unordered(self.get_concurrency);
+                    while let Some(r) = runs.next().await {
+                        r?;
+                    }
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    /// Builds one row from an item; `None` if the key-column quals reject it.
+    async fn build_row(
+        &self,
+        shape: &RowShape,
+        connection: &Arc<C>,
+        connection_name: &str,
+        item: Arc<I>,
+    ) -> Result<Option<Vec<(usize, Value)>>, ScanError> {
+        let mut hydrated = Hydrated::default();
+        if !shape.hydrates.is_empty() {
+            let calls = shape.hydrates.iter().map(|&hi| {
+                let (name, f) = &self.hydrates[hi];
+                let fut = f(
+                    HydrateRequest {
+                        connection: connection.clone(),
+                        connection_name: connection_name.to_string(),
+                    },
+                    item.clone(),
+                );
+                async move { fut.await.map(|v| (*name, v)) }
+            });
+            for r in futures::future::join_all(calls).await {
+                hydrated.results.push(r.map_err(ScanError::Fetch)?);
+            }
+        }
+        let mut values: Vec<(usize, Value)> = Vec::with_capacity(shape.extract.len());
+        for &i in &shape.extract {
+            values.push((i, (self.columns[i].extract)(&item, &hydrated)));
+        }
+        for (ci, quals) in &shape.filters {
+            let v = &values.iter().find(|(i, _)| i == ci).expect("filter column extracted").1;
+            if quals.iter().any(|q| q.matches(v) == Some(false)) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(values))
+    }
+
+    fn encode_row(
+        &self,
+        shape: &RowShape,
+        values: Vec<(usize, Value)>,
+        connection_name: &str,
+        ctx_json: &Arc<Vec<u8>>,
+    ) -> Result<pb::ExecuteResponse, ScanError> {
+        use pb::column::Value as Cell;
+        let mut columns = HashMap::with_capacity(shape.emit.len() + 3);
+        for (i, v) in values {
+            if !shape.emit.contains(&i) {
+                continue;
+            }
+            let c = &self.columns[i];
+            let cell = encode(c.ty, &v).map_err(|message| ScanError::Encode {
+                column: c.name.to_string(),
+                message,
+            })?;
+            columns.insert(c.name.to_string(), cell);
+        }
+        columns.insert(
+            "sp_connection_name".to_string(),
+            pb::Column {
+                value: Some(Cell::StringValue(connection_name.to_string())),
+            },
+        );
+        for name in ["sp_ctx", "_ctx"] {
+            columns.insert(
+                name.to_string(),
+                pb::Column {
+                    value: Some(Cell::JsonValue(ctx_json.as_ref().clone())),
+                },
+            );
+        }
+        Ok(pb::ExecuteResponse {
+            row: Some(pb::Row { columns }),
+            metadata: None,
+            connection: connection_name.to_string(),
+        })
+    }
+
+    fn consume(
+        self: Arc<Self>,
+        scan: &Scan<C>,
+        shape: Arc<RowShape>,
+        mut items: mpsc::Receiver<Arc<I>>,
+        out: RowSender,
+    ) -> BoxFuture<(ConsumerEnd, u64)> {
+        let connection = scan.connection.clone();
+        let connection_name = scan.connection_name.clone();
+        let ctx_json = scan.ctx_json.clone();
+        let limit = scan.limit;
+        Box::pin(async move {
+            let mut rows: u64 = 0;
+            if limit == Some(0) {
+                return (ConsumerEnd::Done, 0);
+            }
+            if shape.hydrates.is_empty() {
+                while let Some(item) = items.recv().await {
+                    let built = self
+                        .build_row(&shape, &connection, &connection_name, item)
+                        .await;
+                    match self.deliver(&shape, built, &connection_name, &ctx_json, &out).await {
+                        Ok(true) => {
+                            rows += 1;
+                            if Some(rows) == limit {
+                                return (ConsumerEnd::Done, rows);
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(end) => return (end, rows),
+                    }
+                }
+                return (ConsumerEnd::Done, rows);
+            }
+            let this = self.clone();
+            let shape2 = shape.clone();
+            let conn2 = connection.clone();
+            let name2 = connection_name.clone();
+            let mut built = tokio_stream::wrappers::ReceiverStream::new(items)
+                .map(move |item| {
+                    let this = this.clone();
+                    let shape = shape2.clone();
+                    let conn = conn2.clone();
+                    let name = name2.clone();
+                    async move { this.build_row(&shape, &conn, &name, item).await }
+                })
+                .buffered(self.hydrate_concurrency);
+            while let Some(b) = built.next().await {
+                match self.deliver(&shape, b, &connection_name, &ctx_json, &out).await {
+                    Ok(true) => {
+                        rows += 1;
+                        if Some(rows) == limit {
+                            return (ConsumerEnd::Done, rows);
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(end) => return (end, rows),
+                }
+            }
+            (ConsumerEnd::Done, rows)
+        })
+    }
+
+    /// Sends a built row; Ok(true) if a row went out, Ok(false) if filtered.
+    async fn deliver(
+        &self,
+        shape: &RowShape,
+        built: Result<Option<Vec<(usize, Value)>>, ScanError>,
+        connection_name: &str,
+        ctx_json: &Arc<Vec<u8>>,
+        out: &RowSender,
+    ) -> Result<bool, ConsumerEnd> {
+        let values = match built {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(ConsumerEnd::Failed(e)),
+        };
+        let resp = self
+            .encode_row(shape, values, connection_name, ctx_json)
+            .map_err(ConsumerEnd::Failed)?;
+        out.send(Ok(resp))
+            .await
+            .map_err(|_| ConsumerEnd::ClientGone)?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,9 @@
+//go:build !linux
+// +build !linux
+
+package main
+
+import "os/exec"
+
+// setProcAttr has nothing to add outside Linux (no parent-death signal).
+func setProcAttr(cmd *exec.Cmd) {}

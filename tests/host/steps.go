@@ -1,0 +1,392 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	pb "steampipehost/proto"
+)
+
+func (h *host) emitInit(rpc string, resp proto.Message, err error) {
+	e := newEvent("init").set("rpc", rpc)
+	if err != nil {
+		h.em.emit(e.setErr(err))
+		return
+	}
+	h.em.emit(e.set("response", pjson(resp)))
+}
+
+// client returns client id, or an error event's worth of explanation when
+// that client failed to reattach.
+func (h *host) client(id int) (*hostClient, error) {
+	if id < 0 || id >= len(h.clients) || h.clients[id] == nil {
+		return nil, hostErrorf("client %d is not available (its reattach failed)", id)
+	}
+	return h.clients[id], nil
+}
+
+func (h *host) runStep(st *step) {
+	switch st.Op {
+	case "get_schema":
+		h.stepGetSchema(st)
+	case "rpc":
+		h.stepRPC(st)
+	case "message_stream":
+		h.stepMessageStream(st)
+	case "reattach":
+		h.stepReattach(st)
+	case "execute":
+		h.stepExecute(st)
+	case "parallel":
+		h.stepParallel(st)
+	case "sleep":
+		time.Sleep(time.Duration(st.Ms) * time.Millisecond)
+		h.em.emit(newStepEvent("slept", st.index).set("ms", st.Ms))
+	case "kill":
+		h.stepKill(st)
+	}
+}
+
+func (h *host) stepGetSchema(st *step) {
+	conn := ""
+	if st.Connection != nil {
+		conn = *st.Connection
+	} else if len(h.sc.connections) > 0 {
+		conn = h.sc.connections[0].GetConnection()
+	}
+	e := newStepEvent("schema", st.index).set("client", st.Client).set("connection", conn)
+	c, err := h.client(st.Client)
+	if err != nil {
+		h.em.emit(e.setErr(err))
+		return
+	}
+	resp, err := c.stub.GetSchema(context.Background(), &pb.GetSchemaRequest{Connection: conn})
+	if err != nil {
+		h.em.emit(e.setErr(err))
+		return
+	}
+	h.em.emit(e.set("response", pjson(resp)))
+}
+
+// callRPC makes one of the unary calls the "rpc" op allows.
+func callRPC(ctx context.Context, stub pb.WrapperPluginClient, method string, req proto.Message) (proto.Message, error) {
+	var resp proto.Message
+	var err error
+	switch method {
+	case "GetSupportedOperations":
+		resp, err = stub.GetSupportedOperations(ctx, req.(*pb.GetSupportedOperationsRequest))
+	case "SetAllConnectionConfigs":
+		resp, err = stub.SetAllConnectionConfigs(ctx, req.(*pb.SetAllConnectionConfigsRequest))
+	case "UpdateConnectionConfigs":
+		resp, err = stub.UpdateConnectionConfigs(ctx, req.(*pb.UpdateConnectionConfigsRequest))
+	case "SetCacheOptions":
+		resp, err = stub.SetCacheOptions(ctx, req.(*pb.SetCacheOptionsRequest))
+	case "SetConnectionCacheOptions":
+		resp, err = stub.SetConnectionCacheOptions(ctx, req.(*pb.SetConnectionCacheOptionsRequest))
+	case "SetRateLimiters":
+		resp, err = stub.SetRateLimiters(ctx, req.(*pb.SetRateLimitersRequest))
+	case "GetRateLimiters":
+		resp, err = stub.GetRateLimiters(ctx, req.(*pb.GetRateLimitersRequest))
+	case "SetConnectionConfig":
+		resp, err = stub.SetConnectionConfig(ctx, req.(*pb.SetConnectionConfigRequest))
+	case "GetSchema":
+		resp, err = stub.GetSchema(ctx, req.(*pb.GetSchemaRequest))
+	default:
+		return nil, hostErrorf("unknown method %q", method)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (h *host) stepRPC(st *step) {
+	e := newStepEvent("rpc", st.index).set("method", st.Method).set("client", st.Client)
+	c, err := h.client(st.Client)
+	if err != nil {
+		h.em.emit(e.setErr(err))
+		return
+	}
+	resp, err := callRPC(context.Background(), c.stub, st.Method, st.req)
+	if err != nil {
+		h.em.emit(e.setErr(err))
+		return
+	}
+	h.em.emit(e.set("response", pjson(resp)))
+}
+
+func (h *host) stepMessageStream(st *step) {
+	e := newStepEvent("message_stream", st.index).set("client", st.Client)
+	messages := []json.RawMessage{}
+	c, err := h.client(st.Client)
+	if err != nil {
+		h.em.emit(e.set("messages", messages).set("end", "error").setErr(err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*st.TimeoutMs)*time.Millisecond)
+	defer cancel()
+	end := "eof"
+	stream, err := c.stub.EstablishMessageStream(ctx, &pb.EstablishMessageStreamRequest{})
+	for err == nil {
+		var msg *pb.PluginMessage
+		msg, err = stream.Recv()
+		if err == nil {
+			messages = append(messages, pjson(msg))
+		}
+	}
+	switch {
+	case err == io.EOF:
+		err = nil
+	case ctx.Err() != nil:
+		end = "timeout"
+		err = nil
+	default:
+		end = "error"
+	}
+	h.em.emit(e.set("messages", messages).set("end", end).setErr(err))
+}
+
+// stepReattach connects new clients to the running plugin the way each FDW
+// backend does: a go-plugin client with Reattach, no TLS.
+func (h *host) stepReattach(st *step) {
+	e := newStepEvent("reattached", st.index)
+	ok := []int{}
+	var failed []map[string]interface{}
+	t0 := time.Now()
+	for i := 0; i < *st.Count; i++ {
+		id := len(h.clients)
+		c, err := h.reattachClient(id)
+		h.clients = append(h.clients, c) // nil on failure keeps numbering stable
+		if err != nil {
+			failed = append(failed, map[string]interface{}{"client": id, "error": err.Error()})
+			continue
+		}
+		ok = append(ok, id)
+	}
+	e.set("clients", ok).set("ms", time.Since(t0).Milliseconds())
+	if len(failed) > 0 {
+		e.set("failed", failed)
+	}
+	h.em.emit(e)
+}
+
+func (h *host) reattachClient(id int) (*hostClient, error) {
+	addr, err := resolveAddr(h.network, h.address)
+	if err != nil {
+		return nil, err
+	}
+	pc := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  handshake,
+		Plugins:          pluginSet(),
+		Reattach:         &plugin.ReattachConfig{Protocol: plugin.ProtocolGRPC, Addr: addr, Pid: h.pid},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           h.reattachLogger,
+	})
+	rpcClient, err := pc.Client()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rpcClient.Dispense("steampipe")
+	if err != nil {
+		return nil, err
+	}
+	conn := raw.(*grpc.ClientConn)
+	return &hostClient{id: id, pc: pc, conn: conn, stub: pb.NewWrapperPluginClient(conn)}, nil
+}
+
+// scanResult is what one Execute call produced.
+type scanResult struct {
+	rows        int
+	badRows     int
+	end         string // eof, cancelled or error
+	err         error
+	ms          int64
+	connections map[string]int
+	digests     [][sha256.Size]byte
+}
+
+// scanOptions controls one Execute call.
+type scanOptions struct {
+	cancelAfter *int
+	readDelay   time.Duration
+	keepDigest  bool
+	onRow       func(*convertedRow)
+	onBadRow    func(reason string)
+}
+
+// scan runs one Execute call and reads its stream to the end, to an error, or
+// until opts.cancelAfter rows have arrived, when it cancels the call the way
+// the FDW does when Postgres stops early.
+func scan(stub pb.WrapperPluginClient, req *pb.ExecuteRequest, opts scanOptions) *scanResult {
+	res := &scanResult{end: "eof", connections: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t0 := time.Now()
+	defer func() { res.ms = time.Since(t0).Milliseconds() }()
+
+	stream, err := stub.Execute(ctx, req)
+	if err != nil {
+		res.end, res.err = "error", err
+		return res
+	}
+	if opts.cancelAfter != nil && *opts.cancelAfter == 0 {
+		cancel()
+		res.end = "cancelled"
+		return res
+	}
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return res
+		}
+		if err != nil {
+			res.end, res.err = "error", err
+			return res
+		}
+		if reason := badRowReason(resp); reason != "" {
+			res.badRows++
+			if opts.onBadRow != nil {
+				opts.onBadRow(reason)
+			}
+			continue
+		}
+		res.rows++
+		res.connections[resp.GetConnection()]++
+		if opts.keepDigest || opts.onRow != nil {
+			// Converting is the expensive part; quiet scans skip it.
+			row := convertResponse(resp)
+			if opts.keepDigest {
+				res.digests = append(res.digests, row.digest())
+			}
+			if opts.onRow != nil {
+				opts.onRow(row)
+			}
+		}
+		if opts.cancelAfter != nil && res.rows >= *opts.cancelAfter {
+			cancel()
+			res.end = "cancelled"
+			return res
+		}
+		if opts.readDelay > 0 {
+			time.Sleep(opts.readDelay)
+		}
+	}
+}
+
+func (h *host) stepExecute(st *step) {
+	end := newStepEvent("execute_end", st.index).set("client", st.Client)
+	c, err := h.client(st.Client)
+	if err != nil {
+		h.em.emit(end.set("rows", 0).set("end", "error").setErr(err))
+		return
+	}
+	opts := scanOptions{
+		cancelAfter: st.CancelAfterRows,
+		readDelay:   time.Duration(st.ReadDelayMs) * time.Millisecond,
+		onBadRow: func(reason string) {
+			h.em.emit(newStepEvent("bad_row", st.index).set("reason", reason))
+		},
+	}
+	if !st.Quiet {
+		opts.onRow = func(r *convertedRow) {
+			h.em.emit(newStepEvent("row", st.index).
+				set("connection", r.Connection).
+				set("values", r.Values).
+				set("kinds", r.Kinds))
+		}
+	}
+	res := scan(c.stub, st.req.(*pb.ExecuteRequest), opts)
+	if st.HoldMs > 0 {
+		time.Sleep(time.Duration(st.HoldMs) * time.Millisecond)
+	}
+	end.set("rows", res.rows).
+		set("bad_rows", res.badRows).
+		set("end", res.end).
+		setErr(res.err).
+		set("ms", res.ms).
+		set("connections", res.connections)
+	h.em.emit(end)
+}
+
+func (h *host) stepParallel(st *step) {
+	t0 := time.Now()
+	req := st.req.(*pb.ExecuteRequest)
+	results := make([]*scanResult, st.Scans)
+	clientOf := make([]int, st.Scans)
+	var wg sync.WaitGroup
+	for k := 0; k < st.Scans; k++ {
+		clientOf[k] = st.Clients[k%len(st.Clients)]
+		c, err := h.client(clientOf[k])
+		if err != nil {
+			results[k] = &scanResult{end: "error", err: err, connections: map[string]int{}}
+			continue
+		}
+		wg.Add(1)
+		go func(k int, stub pb.WrapperPluginClient) {
+			defer wg.Done()
+			results[k] = scan(stub, req, scanOptions{
+				readDelay:  time.Duration(st.ReadDelayMs) * time.Millisecond,
+				keepDigest: true,
+			})
+		}(k, c.stub)
+	}
+	wg.Wait()
+	for k, res := range results {
+		h.em.emit(newStepEvent("parallel_scan", st.index).
+			set("scan", k).
+			set("client", clientOf[k]).
+			set("rows", res.rows).
+			set("bad_rows", res.badRows).
+			set("end", res.end).
+			setErr(res.err).
+			set("ms", res.ms).
+			set("connections", res.connections).
+			set("row_digest", rowDigest(res.digests)))
+	}
+	h.em.emit(newStepEvent("parallel_end", st.index).set("ms", time.Since(t0).Milliseconds()))
+}
+
+// stepKill kills client 0 the way the plugin manager does (go-plugin Kill:
+// GRPCController/Shutdown, wait up to 2 s, then SIGKILL) and reports whether
+// the process and its socket are gone afterwards.
+func (h *host) stepKill(st *step) {
+	atomic.StoreInt32(&h.sink.forced, 0)
+	t0 := time.Now()
+	h.main.Kill()
+	ms := time.Since(t0).Milliseconds()
+	h.killMu.Lock()
+	h.killed = true
+	h.killMu.Unlock()
+
+	processGone := errors.Is(syscall.Kill(h.pid, 0), syscall.ESRCH)
+	socketGone := false
+	switch h.network {
+	case "unix":
+		_, err := os.Stat(h.address)
+		socketGone = os.IsNotExist(err)
+	case "tcp":
+		conn, err := net.DialTimeout("tcp", h.address, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		socketGone = err != nil
+	}
+	h.em.emit(newStepEvent("killed", st.index).
+		set("ms", ms).
+		set("process_gone", processGone).
+		set("socket_gone", socketGone).
+		set("forced", atomic.LoadInt32(&h.sink.forced) == 1))
+}
