@@ -7,7 +7,10 @@ use clap::{Parser, Subcommand};
 use steampipe_plugin_aws::{aws, goplugin, logging};
 
 #[derive(Parser)]
-#[command(version, about = "Steampipe plugin for AWS (aws_ec2_instance), written in Rust")]
+#[command(
+    version,
+    about = "Steampipe plugin for AWS (aws_ec2_instance), written in Rust"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -26,7 +29,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         logging::init();
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
             Ok(r) => r,
             Err(e) => goplugin::startup_failed(&format!("cannot start the async runtime: {e}")),
         };

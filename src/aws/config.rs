@@ -65,8 +65,7 @@ const DEFAULT_RETRY_DELAY_MS: u64 = 25;
 
 fn valid_region_pattern(r: &str) -> bool {
     !r.is_empty()
-        && r
-            .chars()
+        && r.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '*' | '?'))
 }
 
@@ -114,7 +113,10 @@ impl ConnectionConfig for AwsConnection {
             } else {
                 ("secret_key", "access_key")
             };
-            return Err(err(given, format!("is set without {missing}; set both or neither")));
+            return Err(err(
+                given,
+                format!("is set without {missing}; set both or neither"),
+            ));
         }
         if session_token.is_some() && access_key.is_none() {
             return Err(err(
@@ -130,16 +132,21 @@ impl ConnectionConfig for AwsConnection {
                     format!("must be at least 1, got {n}"),
                 ))
             }
-            Some(n) => u32::try_from(n).map_err(|_| {
-                err("max_error_retry_attempts", format!("{n} is too large"))
-            })?,
+            Some(n) => u32::try_from(n)
+                .map_err(|_| err("max_error_retry_attempts", format!("{n} is too large")))?,
             None => match env_attempts {
-                Some(v) => v.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    err(
+                Some(v) => {
+                    v.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| {
+                            err(
                         "max_error_retry_attempts",
                         format!("AWS_MAX_ATTEMPTS must be a whole number of at least 1, got '{v}'"),
                     )
-                })?,
+                        })?
+                }
                 None => DEFAULT_RETRY_ATTEMPTS,
             },
         };
@@ -167,7 +174,9 @@ impl ConnectionConfig for AwsConnection {
         let endpoint_url = match a.string("endpoint_url")? {
             Some(u) => Some(check_url(connection, "endpoint_url", &u)?),
             None => match std::env::var("AWS_ENDPOINT_URL") {
-                Ok(u) if !u.trim().is_empty() => Some(check_url(connection, "endpoint_url", u.trim())?),
+                Ok(u) if !u.trim().is_empty() => {
+                    Some(check_url(connection, "endpoint_url", u.trim())?)
+                }
                 _ => None,
             },
         };
@@ -232,15 +241,39 @@ mod tests {
     #[test]
     fn bad_values_name_the_connection_and_argument() {
         let cases = [
-            ("regions = []\n", "attribute 'regions': must contain at least 1 region"),
-            ("max_error_retry_attempts = 0\n", "attribute 'max_error_retry_attempts': must be at least 1"),
-            ("min_error_retry_delay = -5\n", "attribute 'min_error_retry_delay': must be at least 1"),
-            ("regions = \"us-east-1\"\n", "attribute 'regions': expected a list of strings"),
+            (
+                "regions = []\n",
+                "attribute 'regions': must contain at least 1 region",
+            ),
+            (
+                "max_error_retry_attempts = 0\n",
+                "attribute 'max_error_retry_attempts': must be at least 1",
+            ),
+            (
+                "min_error_retry_delay = -5\n",
+                "attribute 'min_error_retry_delay': must be at least 1",
+            ),
+            (
+                "regions = \"us-east-1\"\n",
+                "attribute 'regions': expected a list of strings",
+            ),
             ("bogus = 1\n", "attribute 'bogus': unsupported argument"),
-            ("ignore_error_messages = [\"(\"]\n", "attribute 'ignore_error_messages': '(' is not a valid regular expression"),
-            ("endpoint_url = \"localhost:4566\"\n", "attribute 'endpoint_url'"),
-            ("access_key = \"a\"\n", "attribute 'access_key': is set without secret_key"),
-            ("regions = [\"us east\"]\n", "attribute 'regions': 'us east' is not a region"),
+            (
+                "ignore_error_messages = [\"(\"]\n",
+                "attribute 'ignore_error_messages': '(' is not a valid regular expression",
+            ),
+            (
+                "endpoint_url = \"localhost:4566\"\n",
+                "attribute 'endpoint_url'",
+            ),
+            (
+                "access_key = \"a\"\n",
+                "attribute 'access_key': is set without secret_key",
+            ),
+            (
+                "regions = [\"us east\"]\n",
+                "attribute 'regions': 'us east' is not a region",
+            ),
         ];
         for (hcl, want) in cases {
             let e = parse(hcl).unwrap_err().to_string();

@@ -33,13 +33,16 @@ pub const CORE_PROTOCOL_VERSION: u32 = 1;
 pub const APP_PROTOCOL_VERSION: u32 = 0;
 
 /// What go-plugin servers print when started by hand.
-pub const NOT_A_PROGRAM: &str = "This binary is a plugin. These are not meant to be executed directly.\n\
+pub const NOT_A_PROGRAM: &str =
+    "This binary is a plugin. These are not meant to be executed directly.\n\
 Please execute the program that consumes these plugins, which will\n\
 load any plugins automatically";
 
 /// True if the host's magic cookie is present and right.
 pub fn cookie_present() -> bool {
-    std::env::var(MAGIC_COOKIE_KEY).map(|v| v == MAGIC_COOKIE_VALUE).unwrap_or(false)
+    std::env::var(MAGIC_COOKIE_KEY)
+        .map(|v| v == MAGIC_COOKIE_VALUE)
+        .unwrap_or(false)
 }
 
 /// The handshake line for a unix socket at `path` (no TLS: field 6 empty).
@@ -216,7 +219,11 @@ where
     {
         let mut out = std::io::stdout().lock();
         let line = format!("{}\n", handshake_line(&path));
-        if out.write_all(line.as_bytes()).and_then(|_| out.flush()).is_err() {
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
             let _ = std::fs::remove_file(&path);
             std::process::exit(1);
         }

@@ -69,7 +69,10 @@ impl Attributes {
         let body = hcl::parse(hcl).map_err(|e| {
             ConfigError::connection(
                 connection,
-                format!("invalid HCL: {}", crate::logging::escape_line(&e.to_string())),
+                format!(
+                    "invalid HCL: {}",
+                    crate::logging::escape_line(&e.to_string())
+                ),
             )
         })?;
         if let Some(block) = body.blocks().next() {
@@ -180,7 +183,10 @@ impl Attributes {
         match self.take(name) {
             None => Ok(None),
             Some(Hcl::Bool(b)) => Ok(Some(b)),
-            Some(v) => Err(self.err(name, format!("expected true or false, got {}", describe(&v)))),
+            Some(v) => Err(self.err(
+                name,
+                format!("expected true or false, got {}", describe(&v)),
+            )),
         }
     }
 
@@ -215,10 +221,15 @@ mod tests {
         .unwrap();
         assert_eq!(a.int("count").unwrap(), Some(3));
         assert_eq!(a.string("name").unwrap(), Some("x".into()));
-        assert_eq!(a.strings("regions").unwrap(), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            a.strings("regions").unwrap(),
+            Some(vec!["a".into(), "b".into()])
+        );
         let err = a.finish().unwrap_err();
         assert_eq!(err.attribute.as_deref(), Some("verbose"));
-        assert!(err.to_string().starts_with("connection 'c1': attribute 'verbose': unsupported"));
+        assert!(err
+            .to_string()
+            .starts_with("connection 'c1': attribute 'verbose': unsupported"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use plan::{KeyColumn, Require};
 pub use quals::{Qual, QualMap, QualValue};
 pub use server::Plugin;
 pub use table::{
-    BoxError, GetRequest, Hydrated, HydrateRequest, ItemSink, ListRequest, ScanStopped, Table,
+    BoxError, GetRequest, HydrateRequest, Hydrated, ItemSink, ListRequest, ScanStopped, Table,
     TableDef,
 };
 pub use value::{ColumnType, Timestamp, Value};

@@ -157,7 +157,10 @@ fn match_keys(keys: &[KeyColumn], quals: &QualMap) -> Matched {
     }
     if !any_of_declared.is_empty() && !any_of_given {
         let names: Vec<&str> = any_of_declared.iter().map(|k| k.name.as_str()).collect();
-        missing.push(format!("one of columns:'{}' operator: =", names.join("','")));
+        missing.push(format!(
+            "one of columns:'{}' operator: =",
+            names.join("','")
+        ));
     }
     Matched {
         quals: out,
@@ -212,7 +215,9 @@ pub fn plan(
 ) -> Result<Plan, MissingQuals> {
     if let Some(keys) = get_keys {
         let m = match_keys(keys, quals);
-        let uses_equality = keys.iter().any(|kc| m.quals.equal_values(&kc.name).is_some());
+        let uses_equality = keys
+            .iter()
+            .any(|kc| m.quals.equal_values(&kc.name).is_some());
         if m.missing.is_empty() && uses_equality {
             return Ok(Plan::Get(expand(keys, m.quals, false)));
         }
@@ -300,8 +305,8 @@ mod tests {
     #[test]
     fn an_in_list_on_the_get_key_plans_one_get_per_value() {
         let quals = QualMap::from_quals([eq("id", QualValue::List(vec![s("a"), s("b")]))]);
-        let Plan::Get(calls) = plan("t", Some(&[KeyColumn::required("id")]), Some(&[]), &quals)
-            .unwrap()
+        let Plan::Get(calls) =
+            plan("t", Some(&[KeyColumn::required("id")]), Some(&[]), &quals).unwrap()
         else {
             panic!("expected get")
         };
@@ -344,8 +349,8 @@ mod tests {
             operator: "<>".into(),
             value: Some(QualValue::Bool(true)),
         }]);
-        let Plan::List(calls) = plan("t", None, Some(&[KeyColumn::optional("flag")]), &quals)
-            .unwrap()
+        let Plan::List(calls) =
+            plan("t", None, Some(&[KeyColumn::optional("flag")]), &quals).unwrap()
         else {
             panic!()
         };

@@ -365,19 +365,23 @@ impl QualMap {
 
     /// The single `=` value on `column`, if there is one that is not a list.
     pub fn equals(&self, column: &str) -> Option<&QualValue> {
-        self.on(column).iter().find_map(|q| match (&*q.operator, &q.value) {
-            ("=", Some(v)) if !matches!(v, QualValue::List(_)) => Some(v),
-            _ => None,
-        })
+        self.on(column)
+            .iter()
+            .find_map(|q| match (&*q.operator, &q.value) {
+                ("=", Some(v)) if !matches!(v, QualValue::List(_)) => Some(v),
+                _ => None,
+            })
     }
 
     /// The `=` values on `column`: one for `=`, several for an IN list.
     pub fn equal_values(&self, column: &str) -> Option<Vec<&QualValue>> {
-        self.on(column).iter().find_map(|q| match (&*q.operator, &q.value) {
-            ("=", Some(QualValue::List(items))) => Some(items.iter().collect()),
-            ("=", Some(v)) => Some(vec![v]),
-            _ => None,
-        })
+        self.on(column)
+            .iter()
+            .find_map(|q| match (&*q.operator, &q.value) {
+                ("=", Some(QualValue::List(items))) => Some(items.iter().collect()),
+                ("=", Some(v)) => Some(vec![v]),
+                _ => None,
+            })
     }
 
     /// Every column with at least one qual.
@@ -428,16 +432,31 @@ mod tests {
     #[test]
     fn in_lists_match_any_element_and_not_in_matches_none() {
         let list = QualValue::List(vec![QualValue::Int(1), QualValue::Int(3)]);
-        assert_eq!(q("=", Some(list.clone())).matches(&Value::Int(3)), Some(true));
-        assert_eq!(q("=", Some(list.clone())).matches(&Value::Int(2)), Some(false));
-        assert_eq!(q("<>", Some(list.clone())).matches(&Value::Int(2)), Some(true));
+        assert_eq!(
+            q("=", Some(list.clone())).matches(&Value::Int(3)),
+            Some(true)
+        );
+        assert_eq!(
+            q("=", Some(list.clone())).matches(&Value::Int(2)),
+            Some(false)
+        );
+        assert_eq!(
+            q("<>", Some(list.clone())).matches(&Value::Int(2)),
+            Some(true)
+        );
         assert_eq!(q("<>", Some(list)).matches(&Value::Int(1)), Some(false));
     }
 
     #[test]
     fn null_never_compares_true_but_is_null_sees_it() {
-        assert_eq!(q("=", Some(QualValue::Int(1))).matches(&Value::Null), Some(false));
-        assert_eq!(q("<>", Some(QualValue::Int(1))).matches(&Value::Null), Some(false));
+        assert_eq!(
+            q("=", Some(QualValue::Int(1))).matches(&Value::Null),
+            Some(false)
+        );
+        assert_eq!(
+            q("<>", Some(QualValue::Int(1))).matches(&Value::Null),
+            Some(false)
+        );
         assert_eq!(q("is null", None).matches(&Value::Null), Some(true));
         assert_eq!(q("is not null", None).matches(&Value::Int(1)), Some(true));
         assert_eq!(q("=", None).matches(&Value::Int(1)), Some(false));

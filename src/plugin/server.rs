@@ -135,7 +135,11 @@ impl<C: ConnectionConfig> Plugin<C> {
 
     /// The user-defined rate limiters last received.
     pub fn user_rate_limiters(&self) -> Vec<pb::RateLimiterDefinition> {
-        self.inner.user_limiters.lock().expect("limiter lock").clone()
+        self.inner
+            .user_limiters
+            .lock()
+            .expect("limiter lock")
+            .clone()
     }
 
     /// Parses one connection; aggregators carry no config of their own.
@@ -193,10 +197,17 @@ impl<C: ConnectionConfig> Plugin<C> {
     }
 
     /// The plain connections a scan of `name` covers (an aggregator's children).
-    fn resolve(&self, name: &str, out: &mut Vec<(String, Arc<C>)>, depth: usize) -> Result<(), String> {
+    fn resolve(
+        &self,
+        name: &str,
+        out: &mut Vec<(String, Arc<C>)>,
+        depth: usize,
+    ) -> Result<(), String> {
         let conns = self.inner.connections.read().expect("connections lock");
         match conns.get(name).cloned() {
-            None => Err(format!("{name}: connection '{name}' is not configured in this plugin")),
+            None => Err(format!(
+                "{name}: connection '{name}' is not configured in this plugin"
+            )),
             Some(Connection::Plain(c)) => {
                 out.push((name.to_string(), c));
                 Ok(())
@@ -248,7 +259,8 @@ impl<C: ConnectionConfig> Plugin<C> {
                 Some(v) => Some(v as u64),
             };
             let mut resolved = Vec::new();
-            self.resolve(name, &mut resolved, 0).map_err(Status::unknown)?;
+            self.resolve(name, &mut resolved, 0)
+                .map_err(Status::unknown)?;
             for (child, c) in resolved {
                 targets.push((child, c, limit));
             }
@@ -283,11 +295,21 @@ impl<C: ConnectionConfig> Plugin<C> {
             while let Some(joined) = set.join_next().await {
                 let status = match joined {
                     Ok((child, Ok(rows))) => {
-                        tracing::debug!(call_id, table = table_name, connection = child, rows, "scan complete");
+                        tracing::debug!(
+                            call_id,
+                            table = table_name,
+                            connection = child,
+                            rows,
+                            "scan complete"
+                        );
                         continue;
                     }
                     Ok((_, Err(ScanError::Cancelled))) => {
-                        tracing::debug!(call_id, table = table_name, "scan cancelled by the client");
+                        tracing::debug!(
+                            call_id,
+                            table = table_name,
+                            "scan cancelled by the client"
+                        );
                         return;
                     }
                     Ok((child, Err(e @ ScanError::MissingQuals(_)))) => {

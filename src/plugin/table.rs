@@ -41,7 +41,11 @@ pub const RESERVED_COLUMNS: [(&str, ColumnType, &str); 3] = [
         ColumnType::String,
         "Steampipe connection name.",
     ),
-    ("sp_ctx", ColumnType::Json, "Steampipe context in JSON form."),
+    (
+        "sp_ctx",
+        ColumnType::Json,
+        "Steampipe context in JSON form.",
+    ),
     ("_ctx", ColumnType::Json, "Steampipe context in JSON form."),
 ];
 
@@ -141,10 +145,13 @@ impl<I> ItemSink<I> {
     }
 }
 
-type ListFn<C, I> = Arc<dyn Fn(ListRequest<C>, ItemSink<I>) -> BoxFuture<Result<(), BoxError>> + Send + Sync>;
-type GetFn<C, I> = Arc<dyn Fn(GetRequest<C>) -> BoxFuture<Result<Option<I>, BoxError>> + Send + Sync>;
-type HydrateFn<C, I> =
-    Arc<dyn Fn(HydrateRequest<C>, Arc<I>) -> BoxFuture<Result<HydrateOutput, BoxError>> + Send + Sync>;
+type ListFn<C, I> =
+    Arc<dyn Fn(ListRequest<C>, ItemSink<I>) -> BoxFuture<Result<(), BoxError>> + Send + Sync>;
+type GetFn<C, I> =
+    Arc<dyn Fn(GetRequest<C>) -> BoxFuture<Result<Option<I>, BoxError>> + Send + Sync>;
+type HydrateFn<C, I> = Arc<
+    dyn Fn(HydrateRequest<C>, Arc<I>) -> BoxFuture<Result<HydrateOutput, BoxError>> + Send + Sync,
+>;
 
 /// A table over API items of type `I`, for connections of type `C`.
 pub struct Table<C, I> {
@@ -269,11 +276,16 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let mut seen = std::collections::HashSet::new();
         for c in &self.columns {
             if !seen.insert(c.name) {
-                return Err(format!("table {}: duplicate column '{}'", self.name, c.name));
+                return Err(format!(
+                    "table {}: duplicate column '{}'",
+                    self.name, c.name
+                ));
             }
-            if RESERVED_COLUMNS.iter().any(|(n, ..)| *n == c.name) || c.name.starts_with("_spc_")
-            {
-                return Err(format!("table {}: column name '{}' is reserved", self.name, c.name));
+            if RESERVED_COLUMNS.iter().any(|(n, ..)| *n == c.name) || c.name.starts_with("_spc_") {
+                return Err(format!(
+                    "table {}: column name '{}' is reserved",
+                    self.name, c.name
+                ));
             }
             if let Some(h) = c.hydrate {
                 if !self.hydrates.iter().any(|(n, _)| *n == h) {
@@ -285,7 +297,10 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             }
         }
         if self.list.is_none() && self.get.is_none() {
-            return Err(format!("table {} has neither a Get nor a List call", self.name));
+            return Err(format!(
+                "table {} has neither a Get nor a List call",
+                self.name
+            ));
         }
         for (call, keys) in [
             ("get", self.get.as_ref().map(|g| &g.0)),
@@ -427,14 +442,18 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> TableDef<C> for Table<C
                 sort_order: pb::SortOrder::None as i32,
             })
             .collect();
-        columns.extend(RESERVED_COLUMNS.iter().map(|(n, t, d)| pb::ColumnDefinition {
-            name: n.to_string(),
-            r#type: t.to_proto() as i32,
-            description: d.to_string(),
-            hydrate: String::new(),
-            default: None,
-            sort_order: pb::SortOrder::None as i32,
-        }));
+        columns.extend(
+            RESERVED_COLUMNS
+                .iter()
+                .map(|(n, t, d)| pb::ColumnDefinition {
+                    name: n.to_string(),
+                    r#type: t.to_proto() as i32,
+                    description: d.to_string(),
+                    hydrate: String::new(),
+                    default: None,
+                    sort_order: pb::SortOrder::None as i32,
+                }),
+        );
         pb::TableSchema {
             columns,
             description: self.description.to_string(),
@@ -536,26 +555,32 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let columns = Arc::new(scan.columns.clone());
 
         let (item_tx, item_rx) = mpsc::channel::<Arc<I>>(64);
-        let producer = self.clone().produce(plan, &scan, columns, ItemSink { tx: item_tx });
+        let producer = self
+            .clone()
+            .produce(plan, &scan, columns, ItemSink { tx: item_tx });
         let consumer = self.clone().consume(&scan, shape, item_rx, out);
         tokio::pin!(producer, consumer);
 
         let mut produced = false;
+        let mut fetch_error = None;
         loop {
             tokio::select! {
                 r = &mut producer, if !produced => {
                     produced = true;
                     if let Err(e) = r {
                         if e.downcast_ref::<ScanStopped>().is_none() {
-                            return Err(ScanError::Fetch(e));
+                            // Rows already fetched still go out (as the Go SDK
+                            // streams them); the error ends the stream after.
+                            fetch_error = Some(e);
                         }
                     }
                 }
                 (end, rows) = &mut consumer => {
-                    return match end {
-                        ConsumerEnd::Done => Ok(rows),
-                        ConsumerEnd::ClientGone => Err(ScanError::Cancelled),
-                        ConsumerEnd::Failed(e) => Err(e),
+                    return match (end, fetch_error) {
+                        (ConsumerEnd::ClientGone, _) => Err(ScanError::Cancelled),
+                        (ConsumerEnd::Failed(e), _) => Err(e),
+                        (ConsumerEnd::Done, Some(e)) => Err(ScanError::Fetch(e)),
+                        (ConsumerEnd::Done, None) => Ok(rows),
                     };
                 }
             }
@@ -594,7 +619,10 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                     Ok(())
                 }
                 Plan::List(calls) => {
-                    let (_, list) = self.list.as_ref().expect("planned a List without a List call");
+                    let (_, list) = self
+                        .list
+                        .as_ref()
+                        .expect("planned a List without a List call");
                     let mut runs = futures::stream::iter(calls)
                         .map(|quals| {
                             list(
@@ -648,7 +676,11 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             values.push((i, (self.columns[i].extract)(&item, &hydrated)));
         }
         for (ci, quals) in &shape.filters {
-            let v = &values.iter().find(|(i, _)| i == ci).expect("filter column extracted").1;
+            let v = &values
+                .iter()
+                .find(|(i, _)| i == ci)
+                .expect("filter column extracted")
+                .1;
             if quals.iter().any(|q| q.matches(v) == Some(false)) {
                 return Ok(None);
             }
@@ -718,7 +750,10 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                     let built = self
                         .build_row(&shape, &connection, &connection_name, item)
                         .await;
-                    match self.deliver(&shape, built, &connection_name, &ctx_json, &out).await {
+                    match self
+                        .deliver(&shape, built, &connection_name, &ctx_json, &out)
+                        .await
+                    {
                         Ok(true) => {
                             rows += 1;
                             if Some(rows) == limit {
@@ -745,7 +780,10 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                 })
                 .buffered(self.hydrate_concurrency);
             while let Some(b) = built.next().await {
-                match self.deliver(&shape, b, &connection_name, &ctx_json, &out).await {
+                match self
+                    .deliver(&shape, b, &connection_name, &ctx_json, &out)
+                    .await
+                {
                     Ok(true) => {
                         rows += 1;
                         if Some(rows) == limit {

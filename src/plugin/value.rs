@@ -114,7 +114,8 @@ impl From<Option<String>> for Value {
 }
 impl From<Option<&str>> for Value {
     fn from(v: Option<&str>) -> Self {
-        v.map(|s| Value::String(s.to_string())).unwrap_or(Value::Null)
+        v.map(|s| Value::String(s.to_string()))
+            .unwrap_or(Value::Null)
     }
 }
 impl From<String> for Value {

@@ -357,11 +357,9 @@ func runWithoutCookie(sc *scenario, em *emitter, fatal func(string, ...interface
 		env = append(env, k+"="+v)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), noCookieTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sc.plugin, sc.args...)
+	cmd := exec.Command(sc.plugin, sc.args...)
 	cmd.Env = env
-	setProcAttr(cmd)
+	setGroupProcAttr(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -369,7 +367,13 @@ func runWithoutCookie(sc *scenario, em *emitter, fatal func(string, ...interface
 	if err := cmd.Start(); err != nil {
 		return fatal("starting plugin: %v", err)
 	}
+	var timedOut int32
+	timer := time.AfterFunc(noCookieTimeout, func() {
+		atomic.StoreInt32(&timedOut, 1)
+		killGroup(cmd)
+	})
 	waitErr := cmd.Wait()
+	timer.Stop()
 	ms := time.Since(t0).Milliseconds()
 
 	if sc.stderrFile != "" {
@@ -381,7 +385,7 @@ func runWithoutCookie(sc *scenario, em *emitter, fatal func(string, ...interface
 		set("exit_code", cmd.ProcessState.ExitCode()).
 		set("stdout", stdout.String()).
 		set("stderr", stderr.String()).
-		set("timed_out", ctx.Err() == context.DeadlineExceeded).
+		set("timed_out", atomic.LoadInt32(&timedOut) == 1).
 		set("ms", ms)
 	if waitErr != nil {
 		if _, isExit := waitErr.(*exec.ExitError); !isExit {

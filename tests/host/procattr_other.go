@@ -7,3 +7,9 @@ import "os/exec"
 
 // setProcAttr has nothing to add outside Linux (no parent-death signal).
 func setProcAttr(cmd *exec.Cmd) {}
+
+func setGroupProcAttr(cmd *exec.Cmd) {}
+
+func killGroup(cmd *exec.Cmd) {
+	cmd.Process.Kill()
+}

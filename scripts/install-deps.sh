@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests and the main job need on a fresh Debian machine:
+# Go and HashiCorp go-plugin (the host stand-in), protoc and its Go plugins
+# (stubs for the host stand-in only; the Rust build needs no protoc).
+set -euo pipefail
+
+packages=(
+  golang-go
+  golang-github-hashicorp-go-plugin-dev
+  golang-google-grpc-dev
+  golang-google-protobuf-dev
+  golang-github-hashicorp-go-hclog-dev
+  protoc-gen-go
+  protoc-gen-go-grpc
+  protobuf-compiler
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
