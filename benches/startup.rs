@@ -39,7 +39,10 @@ fn plugin_binary() -> PathBuf {
 fn start(bin: &Path) -> (std::process::Child, Duration, String) {
     let t = Instant::now();
     let mut child = Command::new(bin)
-        .env("MANTIX_PLUGIN_MAGIC_COOKIE", "really-complex-permanent-string-value")
+        .env(
+            "MANTIX_PLUGIN_MAGIC_COOKIE",
+            "really-complex-permanent-string-value",
+        )
         .env("PLUGIN_PROTOCOL_VERSIONS", "0")
         .env("PLUGIN_MIN_PORT", "10000")
         .env("PLUGIN_MAX_PORT", "25000")
@@ -52,7 +55,12 @@ fn start(bin: &Path) -> (std::process::Child, Duration, String) {
         .read_line(&mut line)
         .unwrap();
     let elapsed = t.elapsed();
-    let socket = line.trim().split('|').nth(3).expect("handshake").to_string();
+    let socket = line
+        .trim()
+        .split('|')
+        .nth(3)
+        .expect("handshake")
+        .to_string();
     (child, elapsed, socket)
 }
 
@@ -98,7 +106,10 @@ fn main() {
     let hs = median(handshake);
     let gs = median(schema);
     println!("startup benchmark: {RUNS} starts of {}", bin.display());
-    println!("  baseline spawn of /bin/true        median {:8.2} ms", ms(base));
+    println!(
+        "  baseline spawn of /bin/true        median {:8.2} ms",
+        ms(base)
+    );
     println!(
         "  spawn -> handshake line            median {:8.2} ms  ({:.1}x baseline)",
         ms(hs),
