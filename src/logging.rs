@@ -70,6 +70,20 @@ struct HclogLayer {
     max: Option<Level>,
 }
 
+/// Our own code logs at the configured level. Libraries (gRPC frames, the AWS
+/// SDK's request traces, which carry signed headers) stop at INFO.
+const OUR_TARGETS: [&str; 2] = ["steampipe_plugin_aws", "sdk_test_plugin"];
+
+impl HclogLayer {
+    fn wants(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        let Some(max) = self.max else { return false };
+        let ours = OUR_TARGETS.iter().any(|t| metadata.target().starts_with(t));
+        let max = if ours { max } else { max.min(Level::INFO) };
+        // tracing orders levels by verbosity: TRACE > DEBUG > ... > ERROR.
+        *metadata.level() <= max
+    }
+}
+
 #[derive(Default)]
 struct Fields {
     message: String,
@@ -95,19 +109,11 @@ impl Visit for Fields {
 
 impl<S: Subscriber> Layer<S> for HclogLayer {
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        match self.max {
-            None => false,
-            // tracing orders levels by verbosity: TRACE > DEBUG > ... > ERROR.
-            Some(max) => *metadata.level() <= max,
-        }
+        self.wants(metadata)
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        if let Some(max) = self.max {
-            if *event.metadata().level() > max {
-                return;
-            }
-        } else {
+        if !self.wants(event.metadata()) {
             return;
         }
         let mut fields = Fields::default();

@@ -58,6 +58,8 @@ pub struct AwsConnection {
     pub endpoint_url: Option<String>,
     /// S3 path-style addressing
     pub s3_force_path_style: bool,
+    /// clients and memoized answers, built on first use
+    pub state: std::sync::Arc<crate::aws::client::ConnectionState>,
 }
 
 const DEFAULT_RETRY_ATTEMPTS: u32 = 9;
@@ -195,6 +197,7 @@ impl ConnectionConfig for AwsConnection {
             ignore_error_messages,
             endpoint_url,
             s3_force_path_style,
+            state: Default::default(),
         })
     }
 }

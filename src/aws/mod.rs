@@ -2,7 +2,13 @@
 //! land, the client factory, common columns and one file per table). Knows
 //! nothing of gRPC or go-plugin.
 
+pub mod client;
+pub mod common;
 pub mod config;
+pub mod ec2_instance;
+pub mod ec2_json;
+pub mod errors;
+pub mod regions;
 
 use std::sync::Arc;
 
@@ -12,7 +18,7 @@ pub use config::AwsConnection;
 
 /// The tables this plugin serves.
 pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {
-    Vec::new()
+    vec![Arc::new(ec2_instance::table())]
 }
 
 /// The plugin as Steampipe loads it.

@@ -88,6 +88,8 @@ pub struct ListRequest<C> {
     pub connection_name: String,
     /// the quals on List key columns (an IN list already split per call)
     pub quals: QualMap,
+    /// every qual of the scan, key column or not (e.g. to prune regions)
+    pub all_quals: Arc<QualMap>,
     /// the pushed-down limit, if any: rows beyond it will not be read
     pub limit: Option<u64>,
     /// the columns the query needs
@@ -102,6 +104,8 @@ pub struct GetRequest<C> {
     pub connection_name: String,
     /// the quals on Get key columns
     pub quals: QualMap,
+    /// every qual of the scan, key column or not
+    pub all_quals: Arc<QualMap>,
     /// the columns the query needs
     pub columns: Arc<Vec<String>>,
 }
@@ -597,6 +601,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let connection = scan.connection.clone();
         let connection_name = scan.connection_name.clone();
         let limit = scan.limit;
+        let all_quals = Arc::new(scan.quals.clone());
         Box::pin(async move {
             match plan {
                 Plan::Get(calls) => {
@@ -607,6 +612,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                                 connection: connection.clone(),
                                 connection_name: connection_name.clone(),
                                 quals,
+                                all_quals: all_quals.clone(),
                                 columns: columns.clone(),
                             })
                         })
@@ -630,6 +636,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                                     connection: connection.clone(),
                                     connection_name: connection_name.clone(),
                                     quals,
+                                    all_quals: all_quals.clone(),
                                     limit,
                                     columns: columns.clone(),
                                 },

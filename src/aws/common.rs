@@ -1,0 +1,121 @@
+//! Columns every regional AWS table shares (`partition`, `region`,
+//! `account_id`, `arn`, `akas`, `title`, `tags`, `tags_src`) and the value
+//! helpers behind them.
+
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde_json::{Map, Value};
+
+use crate::plugin::Timestamp;
+
+/// Who the connection's credentials belong to (STS `GetCallerIdentity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    /// the account id
+    pub account_id: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`…: the second field of the caller ARN
+    pub partition: String,
+}
+
+impl CallerIdentity {
+    /// From the `Account` and `Arn` members of the STS answer.
+    pub fn from_sts(account: Option<&str>, arn: Option<&str>) -> Result<CallerIdentity, String> {
+        let account_id = account
+            .filter(|a| !a.is_empty())
+            .ok_or("GetCallerIdentity returned no Account")?
+            .to_string();
+        let arn = arn.ok_or("GetCallerIdentity returned no Arn")?;
+        let partition = arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                format!("GetCallerIdentity returned an Arn without a partition: '{arn}'")
+            })?
+            .to_string();
+        Ok(CallerIdentity {
+            account_id,
+            partition,
+        })
+    }
+}
+
+/// RFC 3339 in UTC as Go's `time.Time` marshals it (fraction only when non-zero).
+pub fn rfc3339(d: &DateTime) -> Option<String> {
+    d.fmt(Format::DateTime).ok()
+}
+
+/// A smithy DateTime as a plugin timestamp.
+pub fn timestamp(d: &DateTime) -> Option<Timestamp> {
+    Timestamp::new(d.secs(), d.subsec_nanos())
+}
+
+/// `title`: the value of the tag named exactly `Name` (the last one wins), else the id.
+pub fn title(tags: Option<&[aws_sdk_ec2::types::Tag]>, id: Option<&str>) -> Option<String> {
+    let name = tags.and_then(|ts| {
+        ts.iter()
+            .rev()
+            .find(|t| t.key.as_deref() == Some("Name"))
+            .map(|t| t.value.clone().unwrap_or_default())
+    });
+    name.or_else(|| id.map(str::to_string))
+}
+
+/// `tags`: `{key: value}`, or NULL when the item has no tag list.
+pub fn tags_map(tags: Option<&[aws_sdk_ec2::types::Tag]>) -> Value {
+    match tags {
+        None => Value::Null,
+        Some(ts) => {
+            let mut m = Map::new();
+            for t in ts {
+                if let Some(k) = &t.key {
+                    m.insert(
+                        k.clone(),
+                        t.value.clone().map(Value::String).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::Tag;
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag::builder().key(k).value(v).build()
+    }
+
+    #[test]
+    fn title_is_the_last_name_tag_else_the_id() {
+        let tags = [tag("Name", "a"), tag("env", "x"), tag("Name", "b")];
+        assert_eq!(title(Some(&tags), Some("i-1")), Some("b".into()));
+        assert_eq!(
+            title(Some(&[tag("name", "x")]), Some("i-1")),
+            Some("i-1".into())
+        );
+        assert_eq!(title(None, Some("i-1")), Some("i-1".into()));
+        assert_eq!(
+            title(Some(&[tag("Name", "")]), Some("i-1")),
+            Some("".into())
+        );
+    }
+
+    #[test]
+    fn partition_comes_from_the_caller_arn() {
+        let id = CallerIdentity::from_sts(Some("123"), Some("arn:aws-cn:iam::123:user/x")).unwrap();
+        assert_eq!(id.partition, "aws-cn");
+        assert!(CallerIdentity::from_sts(Some("123"), Some("bogus")).is_err());
+    }
+
+    #[test]
+    fn timestamps_format_as_go_does() {
+        assert_eq!(
+            rfc3339(&DateTime::from_secs(1_700_000_000)).unwrap(),
+            "2023-11-14T22:13:20Z"
+        );
+    }
+}

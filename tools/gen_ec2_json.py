@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Generates src/aws/ec2_json.rs: JSON for aws-sdk-ec2 types in the shape the
+Go plugin emits (aws-sdk-go-v2 structs through encoding/json).
+
+The Go structs carry no JSON tags, so keys are the Smithy member names
+(PascalCase, original acronym casing); nil pointers and nil slices are `null`,
+and enum members are value types, so an absent enum is `""`. This script reads
+the aws-sdk-ec2 crate's own sources: each type's fields from
+`src/types/_<name>.rs` and each field's Smithy member name from the comment in
+its XML deserializer `src/protocol_serde/shape_<name>.rs`.
+
+Usage: tools/gen_ec2_json.py [AWS_SDK_EC2_SRC_DIR] > src/aws/ec2_json.rs
+Without an argument it finds the crate version locked in Cargo.lock in ~/.cargo/registry.
+"""
+import glob
+import os
+import re
+import sys
+
+ROOTS = [
+    "CapacityReservationSpecificationResponse",
+    "InstanceBlockDeviceMapping",
+    "ElasticGpuAssociation",
+    "ElasticInferenceAcceleratorAssociation",
+    "EnclaveOptions",
+    "HibernationOptions",
+    "StateReason",
+    "ResponseLaunchTemplateData",
+    "LicenseConfiguration",
+    "InstanceMaintenanceOptions",
+    "InstanceMetadataOptionsResponse",
+    "InstanceNetworkInterface",
+    "PrivateDnsNameOptionsResponse",
+    "ProductCode",
+    "GroupIdentifier",
+    "InstanceStatus",
+    "Tag",
+]
+
+
+def snake(name):
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+    return s.lower()
+
+
+def locate_src():
+    if len(sys.argv) > 1:
+        return sys.argv[1]
+    lock = open(os.path.join(os.path.dirname(__file__), "..", "Cargo.lock")).read()
+    m = re.search(r'name = "aws-sdk-ec2"\nversion = "([^"]+)"', lock)
+    version = m.group(1)
+    hits = glob.glob(os.path.expanduser(f"~/.cargo/registry/src/*/aws-sdk-ec2-{version}/src"))
+    if not hits:
+        sys.exit(f"aws-sdk-ec2 {version} sources not found; run cargo fetch")
+    return hits[0]
+
+
+SRC = locate_src()
+VERSION = re.search(r"aws-sdk-ec2-([0-9.]+)", SRC).group(1)
+kinds = {}
+TYPE_FILES = {}
+SERDE_FILES = {}
+for f in glob.glob(os.path.join(SRC, "types", "_*.rs")):
+    for m in re.finditer(r"^pub (?:struct|enum) (\w+)", open(f).read(), re.M):
+        TYPE_FILES.setdefault(m.group(1), f)
+for f in glob.glob(os.path.join(SRC, "protocol_serde", "shape_*.rs")):
+    text = open(f).read()
+    m = re.search(r"let mut builder = crate::types::(\w+)::builder\(\);", text)
+    if m and re.search(r"pub fn de_\w+\(\s*decoder", text):
+        SERDE_FILES.setdefault(m.group(1), f)
+
+
+def type_file(name):
+    return TYPE_FILES[name]
+
+
+def fn_name(name):
+    return os.path.basename(TYPE_FILES[name])[1:-3]
+
+
+def kind(name):
+    if name not in kinds:
+        text = open(type_file(name)).read()
+        if re.search(rf"pub enum {name}\b", text):
+            kinds[name] = "enum"
+        elif re.search(rf"pub struct {name}\b", text):
+            kinds[name] = "struct"
+        else:
+            sys.exit(f"cannot tell what {name} is")
+    return kinds[name]
+
+
+def fields(name):
+    text = open(type_file(name)).read()
+    body = re.search(rf"pub struct {name} \{{(.*?)\n\}}", text, re.S).group(1)
+    out = []
+    for m in re.finditer(r"^\s*pub (\w+): (.+),$", body, re.M):
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+def member_names(name):
+    text = open(SERDE_FILES[name]).read()
+    names = {}
+    pattern = re.compile(
+        r'/\* (\w+) com\.amazonaws\.ec2#\w+\$(\w+) \*/ =>.*?builder = builder\.set_(\w+)\(', re.S
+    )
+    for m in pattern.finditer(text):
+        names[m.group(3)] = m.group(2)
+    return names
+
+
+def strip_option(ty):
+    m = re.fullmatch(r"::std::option::Option<(.+)>", ty)
+    return (True, m.group(1)) if m else (False, ty)
+
+
+def expr(ty, var, todo):
+    """Rust expression turning `var` (a reference to `ty`) into a serde_json::Value."""
+    m = re.fullmatch(r"::std::vec::Vec<(.+)>", ty)
+    if m:
+        inner = expr(m.group(1), "x", todo)
+        return f"Value::Array({var}.iter().map(|x| {inner}).collect())"
+    if ty == "::std::string::String":
+        return f"Value::String({var}.clone())"
+    if ty in ("i32", "i64", "f32", "f64", "bool"):
+        return f"json!(*{var})"
+    if ty == "::aws_smithy_types::DateTime":
+        return f"date_time({var})"
+    if ty == "::aws_smithy_types::Blob":
+        return f"blob({var})"
+    m = re.fullmatch(r"crate::types::(\w+)", ty)
+    if m:
+        t = m.group(1)
+        if kind(t) == "enum":
+            return f"Value::String({var}.as_str().to_string())"
+        todo.append(t)
+        return f"{fn_name(t)}({var})"
+    sys.exit(f"unhandled type {ty}")
+
+
+def gen(name, todo):
+    names = member_names(name)
+    lines = [
+        f"/// `{name}` as the Go plugin emits it.",
+        f"pub fn {fn_name(name)}(v: &types::{name}) -> Value {{",
+        "    let mut m = Map::new();",
+    ]
+    for field, ty in fields(name):
+        member = names.get(field)
+        if member is None:
+            sys.exit(f"{name}.{field}: no deserializer entry names its member")
+        optional, inner = strip_option(ty)
+        is_enum = bool(re.fullmatch(r"crate::types::(\w+)", inner)) and kind(inner.split("::")[-1]) == "enum"
+        if optional:
+            absent = 'Value::String(String::new())' if is_enum else "Value::Null"
+            value = f"v.{field}.as_ref().map(|x| {expr(inner, 'x', todo)}).unwrap_or({absent})"
+        else:
+            value = expr(inner, f"(&v.{field})", todo)
+        lines.append(f'    m.insert("{member}".into(), {value});')
+    lines.append("    Value::Object(m)")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def main():
+    done = set()
+    todo = list(ROOTS)
+    out = []
+    while todo:
+        t = todo.pop(0)
+        if t in done:
+            continue
+        done.add(t)
+        out.append(gen(t, todo))
+    print(f"""// Generated by tools/gen_ec2_json.py from aws-sdk-ec2 {VERSION}. Do not edit.
+//
+// JSON for aws-sdk-ec2 types in the shape turbot's Go plugin emits them:
+// Smithy member names as keys, `null` for absent members, `""` for absent enums.
+#![allow(clippy::all, unused_mut, unused_variables)]
+
+use aws_sdk_ec2::types;
+use serde_json::{{json, Map, Value}};
+
+fn date_time(d: &aws_smithy_types::DateTime) -> Value {{
+    super::common::rfc3339(d).map(Value::String).unwrap_or(Value::Null)
+}}
+
+#[allow(dead_code)]
+fn blob(b: &aws_smithy_types::Blob) -> Value {{
+    use base64::Engine;
+    Value::String(base64::engine::general_purpose::STANDARD.encode(b.as_ref()))
+}}
+""")
+    print("\n\n".join(out))
+
+
+main()
