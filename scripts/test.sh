@@ -20,4 +20,4 @@ tests/host/build.sh target/sphost
 export SPHOST="$PWD/target/sphost"
 
 echo "== cargo test"
-cargo test --all-targets
+cargo test

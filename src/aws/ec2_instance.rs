@@ -132,7 +132,11 @@ fn reason_time(reason: &str) -> Option<Timestamp> {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| regex::Regex::new(r"\((.*?) *\)").expect("regex"));
     let inner = re.captures(reason)?.get(1)?.as_str();
-    let text = inner.replacen(' ', "T", 1).replace(" GMT", "Z");
+    // AWS writes "GMT"; moto writes "UTC". Both mean Z.
+    let text = inner
+        .replacen(' ', "T", 1)
+        .replace(" GMT", "Z")
+        .replace(" UTC", "Z");
     let dt =
         aws_smithy_types::DateTime::from_str(&text, aws_smithy_types::date_time::Format::DateTime)
             .ok()?;
@@ -592,6 +596,8 @@ mod tests {
             .launch_time(launch)
             .build();
         assert_eq!(state_transition_time(&i), Timestamp::new(1_568_306_314, 0));
+        i.state_transition_reason = Some("User initiated (2019-09-12 16:38:35 UTC)".into());
+        assert_eq!(state_transition_time(&i), Timestamp::new(1_568_306_315, 0));
         i.state = Some(
             InstanceState::builder()
                 .name(InstanceStateName::Running)

@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod moto;
+
 use serde_json::{json, Value};
 
 /// The repository root.

@@ -1,0 +1,239 @@
+//! The moto EC2/STS emulator (PyPI `moto[server]`, installed by
+//! `scripts/install-deps.sh` into `target/pyenv`): started on a free loopback
+//! port for the life of the test process, seeded by `tests/fixtures/*.py`,
+//! and read back through its request recorder.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// The Python of the test venv; fails loudly if it is missing.
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| super::root().join("target/pyenv/bin/python"));
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-deps.sh (it creates the venv with moto and boto3)",
+        p.display()
+    );
+    p
+}
+
+/// A running emulator.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Moto {
+    /// Starts an emulator; it stops with the test process.
+    pub fn start() -> Moto {
+        let port = free_port();
+        let mut child = Command::new(python())
+            .arg(super::root().join("tests/fixtures/moto_guard.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "moto did not start on port {port}");
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+        }
+    }
+
+    /// Runs `tests/fixtures/ec2_fleet.py` with `args`; returns what it wrote.
+    pub fn seed(&self, args: &[&str]) -> Value {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let status = Command::new(python())
+            .arg(super::root().join("tests/fixtures/ec2_fleet.py"))
+            .arg(&self.endpoint)
+            .arg(out.path())
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "seeding the fleet failed");
+        serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap()
+    }
+
+    /// A raw HTTP request to the emulator's own API.
+    pub fn http(&self, method: &str, path: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        assert!(
+            head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+            "{head}"
+        );
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_string()
+        }
+    }
+
+    /// Starts (or restarts) the emulator's request recorder.
+    pub fn start_recording(&self) {
+        self.http("POST", "/moto-api/recorder/reset-recording");
+        self.http("POST", "/moto-api/recorder/start-recording");
+    }
+
+    /// The requests recorded since `start_recording`.
+    pub fn recording(&self) -> Vec<Recorded> {
+        let text = self.http("GET", "/moto-api/recorder/download-recording");
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| Recorded::parse(&serde_json::from_str(l).unwrap()))
+            .collect()
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
+}
+
+/// One recorded AWS query-protocol request.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// `Action=`
+    pub action: String,
+    /// the region from the SigV4 credential scope
+    pub region: String,
+    /// the access key id from the credential scope
+    pub access_key: String,
+    /// every form parameter, in order
+    pub params: Vec<(String, String)>,
+}
+
+impl Recorded {
+    fn parse(v: &Value) -> Option<Recorded> {
+        let auth = v["headers"]["Authorization"].as_str()?;
+        let scope = auth.split("Credential=").nth(1)?.split(',').next()?;
+        let parts: Vec<&str> = scope.split('/').collect();
+        let body = v["body"].as_str().unwrap_or("");
+        let body = if v["body_encoded"] == true {
+            use base64::Engine;
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .ok()?,
+            )
+            .ok()?
+        } else {
+            body.to_string()
+        };
+        let params: Vec<(String, String)> = body
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (url_decode(k), url_decode(v))
+            })
+            .collect();
+        let action = params.iter().find(|(k, _)| k == "Action")?.1.clone();
+        Some(Recorded {
+            action,
+            region: parts.get(2)?.to_string(),
+            access_key: parts.first()?.to_string(),
+            params,
+        })
+    }
+
+    /// The value of parameter `k`.
+    pub fn param(&self, k: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The DescribeInstances filters as `(name, values)`.
+    pub fn filters(&self) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        for n in 1.. {
+            let Some(name) = self.param(&format!("Filter.{n}.Name")) else {
+                break;
+            };
+            let mut values = Vec::new();
+            for m in 1.. {
+                match self.param(&format!("Filter.{n}.Value.{m}")) {
+                    Some(v) => values.push(v.to_string()),
+                    None => break,
+                }
+            }
+            out.push((name.to_string(), values));
+        }
+        out
+    }
+}
+
+fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let h = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(h, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
