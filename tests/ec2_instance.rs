@@ -800,3 +800,103 @@ fn an_unreachable_endpoint_fails_the_scan_naming_connection_region_and_operation
         "{msg}"
     );
 }
+
+fn proxied_config(endpoint: &str, extra: &str) -> String {
+    format!(
+        "access_key = \"AKIDPROXY\"\ndefault_region = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n{extra}regions = [\"us-east-1\"]\nsecret_key = \"proxy-secret\"\n"
+    )
+}
+
+#[test]
+fn throttled_calls_are_retried_with_backoff_until_they_succeed() {
+    let f = fleet();
+    let proxy = common::moto::FaultProxy::start(
+        &f.moto.endpoint,
+        json!([{"action": "DescribeInstances", "code": "RequestLimitExceeded", "status": 503, "times": 3}]),
+    );
+    let cfg = proxied_config(
+        &proxy.endpoint,
+        "max_error_retry_attempts = 5\nmin_error_retry_delay = 40\n",
+    );
+    let ev = run(&aws_scenario(
+        &cfg,
+        vec![scan(&["instance_id"], json!({}), None)],
+    ));
+    let end = one(&ev, "execute_end", Some(0));
+    assert_eq!(end["end"], "eof", "{end}");
+    assert_eq!(end["rows"], 8, "every row arrives after the throttling");
+    let calls: Vec<_> = proxy
+        .entries()
+        .into_iter()
+        .filter(|e| e.action == "DescribeInstances")
+        .collect();
+    assert_eq!(
+        calls.iter().map(|c| c.faulted).collect::<Vec<_>>(),
+        [true, true, true, false]
+    );
+    let waited = calls[3].t - calls[0].t;
+    assert!(waited > 0.0, "retries are spaced by the backoff");
+}
+
+#[test]
+fn exhausted_retries_fail_the_scan_with_connection_region_operation_and_code() {
+    let f = fleet();
+    let proxy = common::moto::FaultProxy::start(
+        &f.moto.endpoint,
+        json!([{"action": "DescribeInstances", "code": "Throttling", "status": 400, "message": "Rate exceeded", "times": -1}]),
+    );
+    let cfg = proxied_config(
+        &proxy.endpoint,
+        "max_error_retry_attempts = 3\nmin_error_retry_delay = 10\n",
+    );
+    let ev = run(&aws_scenario(
+        &cfg,
+        vec![scan(&["instance_id"], json!({}), None)],
+    ));
+    let end = one(&ev, "execute_end", Some(0));
+    assert_eq!(end["end"], "error");
+    assert_eq!(end["code"], "Unknown");
+    assert_eq!(
+        end["message"],
+        "aws: DescribeInstances in us-east-1: Throttling: Rate exceeded"
+    );
+    assert_eq!(end["rows"], 0, "no partial result");
+    let tries = proxy
+        .entries()
+        .iter()
+        .filter(|e| e.action == "DescribeInstances")
+        .count();
+    assert_eq!(tries, 3, "max_error_retry_attempts counts every try");
+}
+
+#[test]
+fn ignore_error_codes_and_messages_turn_matching_errors_into_empty_results() {
+    let f = fleet();
+    for extra in [
+        "ignore_error_codes = [\"Unauthorized*\"]\n",
+        "ignore_error_messages = [\"^You are not authorized\"]\n",
+    ] {
+        let proxy = common::moto::FaultProxy::start(
+            &f.moto.endpoint,
+            json!([{"action": "DescribeInstances", "code": "UnauthorizedOperation", "status": 403,
+                    "message": "You are not authorized to perform this operation.", "times": -1}]),
+        );
+        let ev = run(&aws_scenario(
+            &proxied_config(&proxy.endpoint, extra),
+            vec![scan(&["instance_id"], json!({}), None)],
+        ));
+        let end = one(&ev, "execute_end", Some(0));
+        assert_eq!(end["end"], "eof", "{extra}: {end}");
+        assert_eq!(end["rows"], 0);
+    }
+    // Without an ignore rule the same error fails the query.
+    let proxy = common::moto::FaultProxy::start(
+        &f.moto.endpoint,
+        json!([{"action": "DescribeInstances", "code": "UnauthorizedOperation", "status": 403, "times": -1}]),
+    );
+    let ev = run(&aws_scenario(
+        &proxied_config(&proxy.endpoint, ""),
+        vec![scan(&["instance_id"], json!({}), None)],
+    ));
+    assert_eq!(one(&ev, "execute_end", Some(0))["end"], "error");
+}

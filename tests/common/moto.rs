@@ -30,6 +30,7 @@ pub struct Moto {
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     port: u16,
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for Moto {
@@ -51,9 +52,13 @@ impl Moto {
     /// Starts an emulator; it stops with the test process.
     pub fn start() -> Moto {
         let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(python())
             .arg(super::root().join("tests/fixtures/moto_guard.py"))
             .arg(port.to_string())
+            // The recorder writes its file here, not into the working tree.
+            .env("MOTO_RECORDER_FILEPATH", dir.path().join("moto_recording"))
+            .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -67,6 +72,7 @@ impl Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
+            _dir: dir,
         }
     }
 
@@ -236,4 +242,78 @@ fn url_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A fault-injecting proxy (`tests/fixtures/fault_proxy.py`) in front of an emulator.
+pub struct FaultProxy {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone)]
+pub struct ProxyEntry {
+    /// `Action=`
+    pub action: String,
+    /// the SigV4 region
+    pub region: String,
+    /// unix time, seconds
+    pub t: f64,
+    /// answered with an injected error
+    pub faulted: bool,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` with `rules` (see the script's doc).
+    pub fn start(upstream: &str, rules: Value) -> FaultProxy {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(python())
+            .arg(super::root().join("tests/fixtures/fault_proxy.py"))
+            .arg(upstream)
+            .arg(log.path())
+            .arg(rules.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| panic!("fault proxy did not start: {line:?}"));
+        FaultProxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    /// Every request seen so far.
+    pub fn entries(&self) -> Vec<ProxyEntry> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                ProxyEntry {
+                    action: v["action"].as_str().unwrap().to_string(),
+                    region: v["region"].as_str().unwrap().to_string(),
+                    t: v["t"].as_f64().unwrap(),
+                    faulted: v["faulted"].as_bool().unwrap(),
+                }
+            })
+            .collect()
+    }
 }
