@@ -2,7 +2,8 @@
 # Installs what the tests and the main job need on a fresh Debian machine:
 # Go and HashiCorp go-plugin (the host stand-in), protoc and its Go plugins
 # (stubs for the host stand-in only; the Rust build needs no protoc), and a
-# Python venv in target/pyenv with the moto EC2/STS emulator and boto3.
+# Python venv in target/pyenv with the moto EC2/STS emulator and boto3, and
+# PostgreSQL (the tests run it in a temporary cluster of their own).
 set -euo pipefail
 
 packages=(
@@ -15,6 +16,7 @@ packages=(
   protoc-gen-go-grpc
   protobuf-compiler
   python3-venv
+  postgresql
 )
 
 missing=()

@@ -6,6 +6,7 @@
 //! - [`logging`]: hclog-style stderr lines that Steampipe's plugin manager reads.
 
 pub mod aws;
+pub mod check;
 pub mod goplugin;
 pub mod logging;
 pub mod plugin;

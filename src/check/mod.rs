@@ -1,0 +1,5 @@
+//! The standalone control runner: loads the bundled Powerpipe mod and renders
+//! its controls' SQL. (The runner itself, on embedded SQLite, and Powerpipe's
+//! output formats land with the `check` command.)
+
+pub mod powerpipe_mod;
