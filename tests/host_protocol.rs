@@ -792,3 +792,315 @@ fn the_aws_plugin_binary_answers_the_init_sequence() {
     assert_eq!(one(&ev, "killed", Some(0))["forced"], false);
     assert!(t.elapsed() < Duration::from_secs(30));
 }
+
+// ---- go-plugin AutoMTLS (PLUGIN_CLIENT_CERT) ----
+
+/// A one-time client certificate as go-plugin's AutoMTLS client makes one:
+/// self-signed ECDSA P-521, a CA, for `localhost`. Returns (PEM, DER, PKCS#8 key).
+fn go_plugin_style_client_cert() -> (String, Vec<u8>, Vec<u8>) {
+    use base64::Engine as _;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "HashiCorp");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::KeyAgreement,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ClientAuth,
+        ExtendedKeyUsagePurpose::ServerAuth,
+    ];
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    (pem, der, key.serialize_der())
+}
+
+/// The SDK test plugin started by hand as a go-plugin host would, with
+/// `PLUGIN_CLIENT_CERT`; its stderr goes to `stderr`.
+fn spawn_with_client_cert(
+    cert: &str,
+    socket_dir: &std::path::Path,
+    stderr: &std::path::Path,
+) -> std::process::Child {
+    Command::new(sdk_test_plugin())
+        .env(COOKIE.0, COOKIE.1)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "0")
+        .env("PLUGIN_UNIX_SOCKET_DIR", socket_dir)
+        .env("PLUGIN_CLIENT_CERT", cert)
+        .env("STEAMPIPE_LOG_LEVEL", "DEBUG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads the handshake line; returns (socket path, server certificate DER).
+fn read_tls_handshake(child: &mut std::process::Child) -> (String, Vec<u8>) {
+    use base64::Engine as _;
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let line = first.trim_end_matches('\n');
+    let parts: Vec<&str> = line.split('|').collect();
+    assert_eq!(parts.len(), 6, "{line}");
+    assert_eq!(&parts[..3], ["1", "0", "unix"], "{line}");
+    assert_eq!(parts[4], "grpc", "{line}");
+    // go-plugin only reads field 6 as a certificate when it is over 50 chars.
+    assert!(parts[5].len() > 50, "server cert in field 6: {line}");
+    assert!(!parts[5].contains('='), "RawStdEncoding has no padding");
+    let der = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(parts[5])
+        .unwrap_or_else(|e| panic!("field 6 is not unpadded base64: {e}"));
+    (parts[3].to_string(), der)
+}
+
+#[test]
+fn auto_mtls_is_served_when_the_host_asks_for_it() {
+    let mut sc = scenario(
+        vec![connection("c1", "rows = 3\n")],
+        vec![
+            json!({"op": "get_schema", "connection": "c1"}),
+            json!({"op": "execute", "request": execute("test_types", "c1", &["id", "name"], json!({}), None)}),
+            json!({"op": "kill"}),
+        ],
+    );
+    sc["auto_mtls"] = json!(true);
+    let ev = run(&sc);
+    assert_eq!(
+        one(&ev, "started", None)["tls"],
+        true,
+        "go-plugin dials over TLS with the plugin's certificate"
+    );
+    assert_eq!(one(&ev, "ping", None)["ok"], true);
+    let init = events(&ev, "init", None);
+    assert_eq!(init.len(), 5);
+    for e in &init {
+        assert!(e.get("error").is_none() || e["error"].is_null(), "{e}");
+    }
+    let schema = &one(&ev, "schema", Some(0))["response"]["schema"]["schema"];
+    assert!(schema.get("test_types").is_some(), "{schema}");
+    let end = one(&ev, "execute_end", Some(1));
+    assert_eq!(end["end"], "eof", "{end}");
+    assert_eq!(column(&ev, 1, "id"), [json!(1), json!(2), json!(3)]);
+    let killed = one(&ev, "killed", Some(2));
+    assert_eq!(killed["forced"], false, "{killed}");
+    assert_eq!(killed["process_gone"], true, "{killed}");
+    assert_eq!(killed["socket_gone"], true, "{killed}");
+}
+
+#[test]
+fn without_auto_mtls_the_host_dials_plaintext() {
+    let ev = run(&scenario(vec![connection("c1", "")], vec![]));
+    assert_eq!(one(&ev, "started", None)["tls"], false);
+}
+
+#[test]
+fn an_auto_mtls_socket_refuses_a_plaintext_grpc_client() {
+    let (pem, _, _) = go_plugin_style_client_cert();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = spawn_with_client_cert(&pem, dir.path(), &log);
+    let (socket, der) = read_tls_handshake(&mut child);
+    // Field 6 is a DER certificate that parses.
+    assert_eq!(der[0], 0x30, "a DER SEQUENCE");
+    rustls::RootCertStore::empty()
+        .add(rustls::pki_types::CertificateDer::from(der))
+        .expect("field 6 is an X.509 certificate");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = rt.block_on(async {
+        use steampipe_plugin_aws::pb::steampipe as pb;
+        let channel = tonic::transport::Endpoint::from_shared(format!("unix:{socket}"))
+            .unwrap()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        pb::wrapper_plugin_client::WrapperPluginClient::new(channel)
+            .get_supported_operations(pb::GetSupportedOperationsRequest {})
+            .await
+            .map_err(|e| format!("call: {e}"))
+    });
+    assert!(
+        result.is_err(),
+        "a plaintext (h2c) call succeeded on the TLS socket: {result:?}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the plugin died after a bad client"
+    );
+    unsafe_kill(child.id(), "TERM");
+    child.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("TLS handshake with a client failed"), "{log}");
+    assert!(
+        !log.contains("PRIVATE KEY") && !log.contains("BEGIN CERTIFICATE"),
+        "{log}"
+    );
+}
+
+#[test]
+fn auto_mtls_accepts_only_the_client_certificate_from_the_environment() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Trusts exactly one server certificate (webpki would refuse it as an
+    /// end entity, since it is a CA, which is what go-plugin makes).
+    #[derive(Debug)]
+    struct PinnedServer(Vec<u8>, rustls::crypto::WebPkiSupportedAlgorithms);
+    impl rustls::client::danger::ServerCertVerifier for PinnedServer {
+        fn verify_server_cert(
+            &self,
+            end_entity: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            assert_eq!(end_entity.as_ref(), &self.0[..], "the announced cert");
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.1)
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.1)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.1.supported_schemes()
+        }
+    }
+
+    let (pem, cert, key) = go_plugin_style_client_cert();
+    let (_, other_cert, other_key) = go_plugin_style_client_cert();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = spawn_with_client_cert(&pem, dir.path(), &log);
+    let (socket, server_der) = read_tls_handshake(&mut child);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Connects presenting (cert, key), sends the HTTP/2 preface and reads the
+    // first frame header. Ok(ALPN, frame type) if the server talked back.
+    let attempt = |cert: Vec<u8>, key: Vec<u8>| {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let algs = provider.signature_verification_algorithms;
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedServer(server_der.clone(), algs)))
+            .with_client_auth_cert(
+                vec![cert.into()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+            )
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let socket = socket.clone();
+        rt.block_on(async move {
+            let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let io = async {
+                let mut tls = connector.connect(name, stream).await?;
+                let alpn = tls.get_ref().1.alpn_protocol().map(|p| p.to_vec());
+                tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+                    .await?;
+                tls.flush().await?;
+                let mut header = [0u8; 9];
+                tls.read_exact(&mut header).await?;
+                Ok::<_, std::io::Error>((alpn, header[3]))
+            };
+            tokio::time::timeout(Duration::from_secs(10), io)
+                .await
+                .expect("TLS exchange timed out")
+        })
+    };
+
+    let good = attempt(cert, key).expect("the expected client certificate is accepted");
+    assert_eq!(good.0.as_deref(), Some(&b"h2"[..]), "ALPN h2");
+    assert_eq!(good.1, 0x4, "the server's HTTP/2 SETTINGS frame");
+    let bad = attempt(other_cert, other_key);
+    assert!(bad.is_err(), "another client certificate was accepted");
+
+    unsafe_kill(child.id(), "TERM");
+    child.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        log.matches("TLS handshake with a client failed").count(),
+        1,
+        "only the other certificate was refused: {log}"
+    );
+    assert!(
+        log.contains("invalid peer certificate: UnknownIssuer"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_bad_plugin_client_cert_fails_startup() {
+    for bad in [
+        "not a certificate",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(sdk_test_plugin())
+            .env(COOKIE.0, COOKIE.1)
+            .env("PLUGIN_PROTOCOL_VERSIONS", "0")
+            .env("PLUGIN_UNIX_SOCKET_DIR", dir.path())
+            .env("PLUGIN_CLIENT_CERT", bad)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let first = stdout.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("Plugin startup failed: ") && first.contains("PLUGIN_CLIENT_CERT"),
+            "{stdout:?}"
+        );
+        assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no socket left behind"
+        );
+    }
+}

@@ -1,9 +1,16 @@
 //! The go-plugin transport, as HashiCorp go-plugin's server side does it for
 //! Steampipe: the magic cookie check, a unix socket, the one handshake line on
-//! stdout, plaintext gRPC with the health, controller, stdio and broker
-//! services next to the plugin's own, and a clean exit on `Shutdown`.
+//! stdout, gRPC with the health, controller, stdio and broker services next
+//! to the plugin's own, and a clean exit on `Shutdown`.
+//!
+//! gRPC is plaintext (h2c), as Steampipe needs: its reattaching clients never
+//! use TLS. Only when a host asks for go-plugin's AutoMTLS (by setting
+//! `PLUGIN_CLIENT_CERT`, which Steampipe never does) is it served over mutual
+//! TLS instead; see [`mtls`].
 //!
 //! It must not know what the plugin serves: it takes any tonic service.
+
+pub mod mtls;
 
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
@@ -45,10 +52,12 @@ pub fn cookie_present() -> bool {
         .unwrap_or(false)
 }
 
-/// The handshake line for a unix socket at `path` (no TLS: field 6 empty).
-pub fn handshake_line(path: &Path) -> String {
+/// The handshake line for a unix socket at `path`. `server_cert` is field 6:
+/// empty without TLS, else the base64 (no padding) DER of the AutoMTLS
+/// server certificate.
+pub fn handshake_line(path: &Path, server_cert: &str) -> String {
     format!(
-        "{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|",
+        "{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{server_cert}",
         path.display()
     )
 }
@@ -182,12 +191,13 @@ where
     S::Future: Send + 'static,
 {
     ignore_sigint();
-    if std::env::var_os("PLUGIN_CLIENT_CERT").is_some() {
-        startup_failed(
-            "the host asked for AutoMTLS (PLUGIN_CLIENT_CERT), which this plugin does not support; \
-             Steampipe never sets it",
-        );
-    }
+    // Set up AutoMTLS before the socket exists, so that a bad certificate
+    // leaves nothing behind.
+    let tls = match mtls::AutoMtls::from_env() {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => startup_failed(&e),
+    };
     let path = match socket_path() {
         Ok(p) => p,
         Err(e) => startup_failed(&e.to_string()),
@@ -218,7 +228,8 @@ where
 
     {
         let mut out = std::io::stdout().lock();
-        let line = format!("{}\n", handshake_line(&path));
+        let cert = tls.as_ref().map_or("", |t| t.server_cert_base64());
+        let line = format!("{}\n", handshake_line(&path, cert));
         if out
             .write_all(line.as_bytes())
             .and_then(|_| out.flush())
@@ -229,9 +240,12 @@ where
         }
     }
     silence_stdout();
-    tracing::info!(socket = %path.display(), "plugin serving");
+    tracing::info!(socket = %path.display(), tls = tls.is_some(), "plugin serving");
 
-    let server = tokio::spawn(router.serve_with_incoming(UnixListenerStream::new(listener)));
+    let server = match tls {
+        None => tokio::spawn(router.serve_with_incoming(UnixListenerStream::new(listener))),
+        Some(tls) => tokio::spawn(router.serve_with_incoming(tls.incoming(listener))),
+    };
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM handler");
     let reason = tokio::select! {

@@ -185,7 +185,7 @@ func (h *host) run(fatal func(string, ...interface{}) int) int {
 
 	cmd := exec.Command(h.sc.plugin, h.sc.args...)
 	setProcAttr(cmd)
-	h.main = plugin.NewClient(&plugin.ClientConfig{
+	config := &plugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		Plugins:          pluginSet(),
 		Cmd:              cmd,
@@ -193,7 +193,12 @@ func (h *host) run(fatal func(string, ...interface{}) int) int {
 		StartTimeout:     30 * time.Second,
 		Stderr:           stderr,
 		Logger:           logger,
-	})
+		// With AutoMTLS, go-plugin passes a fresh client certificate in
+		// PLUGIN_CLIENT_CERT and dials the plugin over TLS, trusting only
+		// the certificate the plugin returns in its handshake line.
+		AutoMTLS: h.sc.autoMTLS,
+	}
+	h.main = plugin.NewClient(config)
 	h.catchSignals()
 
 	// go-plugin 1.0.1 appends os.Environ() after Cmd.Env, so on a duplicate
@@ -237,6 +242,7 @@ func (h *host) run(fatal func(string, ...interface{}) int) int {
 		set("network", h.network).
 		set("address", h.address).
 		set("protocol", string(h.reattach.Protocol)).
+		set("tls", usesServerCert(config)).
 		set("ms", startMs))
 
 	ping := newEvent("ping").set("ok", pingErr == nil)
@@ -258,6 +264,13 @@ func (h *host) run(fatal func(string, ...interface{}) int) int {
 	}
 	h.killMain()
 	return 0
+}
+
+// usesServerCert reports whether client 0 dials over TLS with the server
+// certificate from the handshake line as its only root, which go-plugin sets
+// up (in the config it was given) only for AutoMTLS.
+func usesServerCert(config *plugin.ClientConfig) bool {
+	return config.TLSConfig != nil && config.TLSConfig.RootCAs != nil
 }
 
 // killMain kills client 0 (Shutdown, then SIGKILL after 2 s) once.

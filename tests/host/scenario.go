@@ -24,6 +24,7 @@ type scenario struct {
 	env          map[string]string
 	stderrFile   string
 	skipCookie   bool
+	autoMTLS     bool
 	connections  []*pb.ConnectionConfig
 	init         bool
 	cacheOptions *pb.SetCacheOptionsRequest
@@ -37,6 +38,7 @@ type scenarioJSON struct {
 	Env          map[string]string `json:"env"`
 	StderrFile   string            `json:"stderr_file"`
 	SkipCookie   bool              `json:"skip_cookie"`
+	AutoMTLS     bool              `json:"auto_mtls"`
 	Connections  []json.RawMessage `json:"connections"`
 	Init         *bool             `json:"init"`
 	CacheOptions json.RawMessage   `json:"cache_options"`
@@ -45,7 +47,7 @@ type scenarioJSON struct {
 }
 
 var scenarioKeys = []string{"plugin", "args", "env", "stderr_file", "skip_cookie",
-	"connections", "init", "cache_options", "rate_limiters", "steps"}
+	"auto_mtls", "connections", "init", "cache_options", "rate_limiters", "steps"}
 
 // step is one entry of "steps". Which fields apply depends on Op.
 type step struct {
@@ -158,6 +160,7 @@ func parseScenario(data []byte) (*scenario, error) {
 		env:        sj.Env,
 		stderrFile: sj.StderrFile,
 		skipCookie: sj.SkipCookie,
+		autoMTLS:   sj.AutoMTLS,
 		init:       sj.Init == nil || *sj.Init,
 	}
 	for i, raw := range sj.Connections {
