@@ -1,34 +1,38 @@
 #!/usr/bin/env bash
-# The main job: builds the plugin (release) and starts it exactly as Steampipe
-# does, through HashiCorp go-plugin's client: handshake, health check, the
-# plugin manager's init sequence, GetSchema, a reattached client as the FDW
-# makes, then Shutdown. Prints what the host saw.
+# The main job: a real IMDSv2 check against a local EC2 emulator.
+#
+# Builds the plugin (release), starts the moto EC2/STS emulator on loopback,
+# seeds it with a small fleet in two regions (some instances require IMDSv2,
+# some still allow IMDSv1), and runs the bundled control
+# aws_compliance.control.foundational_security_ec2_8 with the plugin's own
+# `check` command, through the same table code Steampipe queries.
+#
+# Against real AWS, drop the emulator and run for example:
+#   target/release/steampipe-plugin-aws check --regions 'us-*,eu-*'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 cargo build --release --bin steampipe-plugin-aws
-mkdir -p target
-tests/host/build.sh target/sphost >/dev/null
 
-plugin="$PWD/target/release/steampipe-plugin-aws"
-scenario=$(mktemp)
-trap 'rm -f "$scenario"' EXIT
-cat >"$scenario" <<JSON
-{
-  "plugin": "$plugin",
-  "connections": [{
-    "connection": "aws",
-    "plugin": "hub.steampipe.io/plugins/turbot/aws@latest",
-    "pluginShortName": "aws",
-    "config": "regions = [\"us-east-1\", \"eu-west-1\"]\n",
-    "pluginInstance": "hub.steampipe.io/plugins/turbot/aws@latest"
-  }],
-  "steps": [
-    {"op": "reattach", "count": 1},
-    {"op": "get_schema", "connection": "aws", "client": 1},
-    {"op": "kill"}
-  ]
-}
-JSON
-target/sphost "$scenario" | python3 scripts/show_host_events.py
+port=$(target/pyenv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+endpoint="http://127.0.0.1:$port"
+work=$(mktemp -d)
+coproc MOTO { exec target/pyenv/bin/python tests/fixtures/moto_guard.py "$port"; }
+trap 'kill "$MOTO_PID" 2>/dev/null || true; rm -rf "$work"' EXIT
+read -r ready <&"${MOTO[0]}"
+[ "$ready" = ready ] || { echo "the EC2 emulator did not start" >&2; exit 1; }
+echo "EC2 emulator (moto) on $endpoint; seeding a fleet in us-east-1 and eu-west-1..." >&2
+target/pyenv/bin/python tests/fixtures/ec2_fleet.py "$endpoint" "$work/fleet.json"
+
+export AWS_ACCESS_KEY_ID=AKIDEMULATOR AWS_SECRET_ACCESS_KEY=emulator-secret AWS_EC2_METADATA_DISABLED=true
+set +e
+target/release/steampipe-plugin-aws check aws_compliance.control.foundational_security_ec2_8 \
+  --endpoint-url "$endpoint" --default-region us-east-1 --regions us-east-1,eu-west-1
+code=$?
+set -e
+case $code in
+  0) echo "exit code 0: every instance requires IMDSv2" >&2 ;;
+  1) echo "exit code 1: some instances still allow IMDSv1 (alarms), as seeded" >&2 ;;
+  *) echo "exit code $code: the check could not run" >&2; exit "$code" ;;
+esac

@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod check;
 pub mod goplugin;
+pub mod install;
 pub mod logging;
 pub mod plugin;
 

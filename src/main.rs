@@ -20,6 +20,12 @@ struct Cli {
 enum Command {
     /// Print the plugin's schema (tables, columns, key columns) as JSON, as GetSchema answers it.
     Schema,
+    /// Run the bundled aws_compliance controls (IMDSv2) by themselves, as `powerpipe control run` would.
+    Check(Box<steampipe_plugin_aws::check::cli::CheckArgs>),
+    /// Install this binary into Steampipe, with a connection config (.spc) file.
+    Install(steampipe_plugin_aws::install::InstallArgs),
+    /// Remove what `install` wrote.
+    Uninstall(steampipe_plugin_aws::install::UninstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,13 +50,30 @@ fn main() -> ExitCode {
             goplugin::serve(service).await
         })
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // `check` follows Powerpipe: bad flags exit 254.
+            let is_check = std::env::args().nth(1).as_deref() == Some("check");
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ if is_check => ExitCode::from(254),
+                _ => ExitCode::from(2),
+            };
+        }
+    };
     match cli.command {
         Some(Command::Schema) => {
             let schema = aws::plugin().schema();
             println!("{}", schema_json(&schema));
             ExitCode::SUCCESS
         }
+        Some(Command::Check(args)) => steampipe_plugin_aws::check::cli::run(*args),
+        Some(Command::Install(args)) => steampipe_plugin_aws::install::run_install(args),
+        Some(Command::Uninstall(args)) => steampipe_plugin_aws::install::run_uninstall(args),
         None => {
             eprintln!("{}", goplugin::NOT_A_PROGRAM);
             ExitCode::from(1)

@@ -1,0 +1,395 @@
+//! `steampipe-plugin-aws check [NAME...]`: Powerpipe's `control run` /
+//! `benchmark run` for the bundled mod, without Steampipe or Powerpipe.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::check::model::{exit_code, CheckRun, ControlRun, Node, RunStatus, StatusSummary};
+use crate::check::output::{self, Format};
+use crate::check::powerpipe_mod::{ModDef, ResolvedMod, VarInputs};
+use crate::check::runner::{self, ConnectionSpec, Target};
+use crate::check::snapshot_upload;
+
+/// Arguments of `check`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// Controls or benchmarks to run (`aws_compliance.control.x`, `control.x` or `x`); none: the whole bundled benchmark.
+    pub names: Vec<String>,
+    /// Load the mod from this directory instead of the one built into the binary.
+    #[arg(long, value_name = "DIR")]
+    pub mod_location: Option<PathBuf>,
+    /// Set a mod variable: `--var 'tag_dimensions=["Environment"]'` (repeatable; PP_VAR_<name> works too).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read mod variables from a .ppvars file (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+    /// Connections to check, from a Steampipe .spc file (every aws connection in it); repeatable.
+    #[arg(long = "config", value_name = "FILE.spc")]
+    pub configs: Vec<PathBuf>,
+    /// Without --config: regions to check (comma-separated; wildcards allowed, e.g. 'eu-*').
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    pub regions: Vec<String>,
+    /// Without --config: the AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Without --config: the region for global calls.
+    #[arg(long)]
+    pub default_region: Option<String>,
+    /// Without --config: an endpoint override for EC2 and STS (e.g. a local emulator).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format: text, brief, csv, json, md, snapshot (pps), none.
+    #[arg(long, default_value = "text")]
+    pub output: String,
+    /// Export to a format (csv, json, md, html, nunit3, asff, snapshot/pps) or a file name (repeatable).
+    #[arg(long = "export", value_name = "FORMAT|FILE")]
+    pub exports: Vec<String>,
+    /// Show a progress line on stderr while controls run (when stderr is a terminal).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub progress: bool,
+    /// Upload the snapshot to Turbot Pipes, visible to the workspace.
+    #[arg(long, conflicts_with = "share")]
+    pub snapshot: bool,
+    /// Upload the snapshot to Turbot Pipes, visible to anyone with the link.
+    #[arg(long)]
+    pub share: bool,
+    /// Where to upload: `<identity>/<workspace>`.
+    #[arg(long, value_name = "IDENTITY/WORKSPACE")]
+    pub snapshot_location: Option<String>,
+    /// The snapshot's title (default: the target's title).
+    #[arg(long)]
+    pub snapshot_title: Option<String>,
+    /// A snapshot tag `key=value` (repeatable).
+    #[arg(long = "snapshot-tag", value_name = "KEY=VALUE")]
+    pub snapshot_tags: Vec<String>,
+    /// The Turbot Pipes host.
+    #[arg(long, default_value = "pipes.turbot.com", env = "PIPES_HOST")]
+    pub pipes_host: String,
+    /// The Turbot Pipes API token.
+    #[arg(long, env = "PIPES_TOKEN", hide_env_values = true)]
+    pub pipes_token: Option<String>,
+}
+
+fn fail(code: u8, msg: &str) -> ExitCode {
+    eprintln!("Error: {msg}");
+    ExitCode::from(code)
+}
+
+/// The connections from `--config` files: every `connection` block whose
+/// plugin is aws, with Steampipe's reserved attributes removed.
+pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let body = hcl::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for block in body.blocks().filter(|b| b.identifier() == "connection") {
+        let name = block
+            .labels()
+            .first()
+            .map(|l| l.as_str().to_string())
+            .ok_or_else(|| format!("{}: a connection block without a name", path.display()))?;
+        let mut plugin = String::new();
+        let mut is_aggregator = false;
+        let mut kept = hcl::Body::builder();
+        for a in block.body().attributes() {
+            match a.key() {
+                "plugin" => plugin = a.expr().to_string().trim_matches('"').to_string(),
+                "type" => is_aggregator = a.expr().to_string().contains("aggregator"),
+                "connections" | "import_schema" => {}
+                _ => kept = kept.add_attribute(a.clone()),
+            }
+        }
+        let aws = plugin == "aws"
+            || plugin.ends_with("/aws")
+            || plugin.contains("/aws@")
+            || plugin.starts_with("aws@");
+        if !aws || is_aggregator {
+            continue;
+        }
+        let config = hcl::to_string(&kept.build())
+            .map_err(|e| format!("{}: connection {name}: {e}", path.display()))?;
+        out.push(ConnectionSpec { name, config });
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "{}: no aws connection in this file",
+            path.display()
+        ));
+    }
+    Ok(out)
+}
+
+fn hcl_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// The one connection built from `--regions`, `--profile`, `--endpoint-url`.
+pub fn connection_from_flags(args: &CheckArgs) -> ConnectionSpec {
+    let mut lines = Vec::new();
+    if let Some(r) = &args.default_region {
+        lines.push(format!("default_region = {}", hcl_string(r)));
+    }
+    if let Some(u) = &args.endpoint_url {
+        lines.push(format!("endpoint_url = {}", hcl_string(u)));
+    }
+    if let Some(p) = &args.profile {
+        lines.push(format!("profile = {}", hcl_string(p)));
+    }
+    let regions: Vec<String> = args
+        .regions
+        .iter()
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .map(hcl_string)
+        .collect();
+    if !regions.is_empty() {
+        lines.push(format!("regions = [{}]", regions.join(", ")));
+    }
+    ConnectionSpec {
+        name: "aws".to_string(),
+        config: lines.iter().map(|l| format!("{l}\n")).collect(),
+    }
+}
+
+/// Marks every control of the tree as failed with `error` (the data could not be fetched).
+fn fail_all(node: &mut Node, error: &str) {
+    match node {
+        Node::Control(c) => set_error(c, error),
+        Node::Group(g) => g.children.iter_mut().for_each(|c| fail_all(c, error)),
+    }
+}
+
+fn set_error(c: &mut ControlRun, error: &str) {
+    c.run_status = RunStatus::Error;
+    c.run_error = Some(error.to_string());
+    c.results.clear();
+    c.summary = StatusSummary {
+        error: 1,
+        ..Default::default()
+    };
+}
+
+/// Runs `check`; returns Powerpipe's exit code.
+pub fn run(args: CheckArgs) -> ExitCode {
+    let start_time = runner::now_rfc3339();
+    let output_format = match Format::parse_output(&args.output) {
+        Ok(f) => f,
+        Err(e) => return fail(exit_code::BAD_INPUT, &e),
+    };
+    let mut exports = Vec::new();
+    for e in &args.exports {
+        match Format::parse_export(e) {
+            Ok(x) => exports.push(x),
+            Err(e) => return fail(exit_code::BAD_INPUT, &e),
+        }
+    }
+    if (args.snapshot || args.share) && args.pipes_token.as_deref().unwrap_or("").is_empty() {
+        return fail(exit_code::BAD_INPUT, "--snapshot and --share need a Turbot Pipes token: pass --pipes-token or set PIPES_TOKEN");
+    }
+
+    // The mod: the bundled one unless --mod-location.
+    let (mod_dir, extracted) = match &args.mod_location {
+        Some(d) => (d.clone(), None),
+        None => match runner::extract_bundled_mod(&std::env::temp_dir()) {
+            Ok(d) => (d.clone(), Some(d)),
+            Err(e) => {
+                return fail(
+                    exit_code::INIT_FAILED,
+                    &format!("cannot unpack the bundled mod: {e}"),
+                )
+            }
+        },
+    };
+    let code = run_with_mod(&args, &mod_dir, output_format, &exports, start_time);
+    if let Some(d) = extracted {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    code
+}
+
+fn run_with_mod(
+    args: &CheckArgs,
+    mod_dir: &Path,
+    output_format: Format,
+    exports: &[(Format, Option<PathBuf>)],
+    start_time: String,
+) -> ExitCode {
+    let def = match ModDef::load(mod_dir) {
+        Ok(d) => d,
+        Err(e) => return fail(exit_code::INIT_FAILED, &format!("loading the mod: {e}")),
+    };
+    let mut inputs = VarInputs::default();
+    let var_result = (|| {
+        inputs.from_env(std::env::vars(), &def)?;
+        inputs.from_mod_dir(mod_dir)?;
+        for f in &args.var_files {
+            inputs.from_file(f)?;
+        }
+        for v in &args.vars {
+            inputs.from_arg(v)?;
+        }
+        Ok::<(), crate::check::powerpipe_mod::ModError>(())
+    })();
+    if let Err(e) = var_result {
+        return fail(exit_code::BAD_INPUT, &e.to_string());
+    }
+    let m = match ResolvedMod::resolve(def, &inputs) {
+        Ok(m) => m,
+        Err(e) => return fail(exit_code::BAD_INPUT, &e.to_string()),
+    };
+    let targets: Vec<Target> = if args.names.is_empty() {
+        match runner::top_benchmarks(&m) {
+            Ok(t) => t,
+            Err(e) => return fail(exit_code::INIT_FAILED, &e.to_string()),
+        }
+    } else {
+        let mut t = Vec::new();
+        for n in &args.names {
+            match runner::resolve_target(&m.def, n) {
+                Ok(x) => t.push(x),
+                Err(e) => return fail(exit_code::BAD_INPUT, &e.to_string()),
+            }
+        }
+        t
+    };
+    let mut controls = Vec::new();
+    for t in &targets {
+        match runner::controls_of(&m, t) {
+            Ok(c) => controls.extend(c),
+            Err(e) => return fail(exit_code::INIT_FAILED, &e.to_string()),
+        }
+    }
+
+    // Connections.
+    let connections = if args.configs.is_empty() {
+        vec![connection_from_flags(args)]
+    } else {
+        let mut all = Vec::new();
+        for f in &args.configs {
+            match connections_from_spc(f) {
+                Ok(c) => all.extend(c),
+                Err(e) => return fail(exit_code::BAD_INPUT, &e),
+            }
+        }
+        all
+    };
+
+    // Only the columns the controls' SQL names are fetched.
+    let sqls: Vec<String> = controls
+        .iter()
+        .filter_map(|c| m.control_sql(c).ok())
+        .collect();
+    let schema = crate::aws::plugin().schema();
+    let Some(table) = schema.schema.get("aws_ec2_instance") else {
+        return fail(
+            exit_code::INIT_FAILED,
+            "the plugin serves no aws_ec2_instance table",
+        );
+    };
+    let columns = runner::columns_used(&sqls, table);
+
+    let progress = args.progress && std::io::stderr().is_terminal();
+    let total = controls.len();
+    if progress {
+        eprint!(
+            "\r{}",
+            output::progress_line(0, total, "fetching aws_ec2_instance")
+        );
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                exit_code::INIT_FAILED,
+                &format!("cannot start the async runtime: {e}"),
+            )
+        }
+    };
+    let fetched = rt.block_on(runner::fetch(&connections, "aws_ec2_instance", &columns));
+    let (db, fetch_error) = match fetched {
+        Ok(rows) => match runner::load_sqlite(table, "aws_ec2_instance", &rows) {
+            Ok(db) => (db, None),
+            Err(e) => {
+                return fail(
+                    exit_code::INIT_FAILED,
+                    &format!("loading rows into SQLite: {e}"),
+                )
+            }
+        },
+        Err(e) => (
+            runner::load_sqlite(table, "aws_ec2_instance", &[]).expect("empty table"),
+            Some(e),
+        ),
+    };
+    let mut done = 0;
+    let mut on_control = |name: &str| {
+        if progress {
+            eprint!("\r\x1b[K{}", output::progress_line(done, total, name));
+        }
+        done += 1;
+    };
+    let mut run: CheckRun = match runner::check(&db, &m, &targets, start_time, &mut on_control) {
+        Ok(r) => r,
+        Err(e) => return fail(exit_code::INIT_FAILED, &e.to_string()),
+    };
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    if let Some(e) = &fetch_error {
+        fail_all(&mut run.root, e);
+    }
+
+    let width = std::env::var("POWERPIPE_DISPLAY_WIDTH")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(100);
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = output::render(&run, output_format, width, color);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    drop(stdout);
+
+    for (format, path) in exports {
+        let path = path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(output::default_export_name(&run, *format)));
+        let body = output::render(&run, *format, width, false);
+        if let Err(e) = std::fs::write(&path, body) {
+            return fail(
+                exit_code::BAD_INPUT,
+                &format!("cannot write export {}: {e}", path.display()),
+            );
+        }
+        eprintln!("File exported to {}", path.display());
+    }
+
+    if args.snapshot || args.share {
+        let snapshot = output::render(&run, Format::Snapshot, width, false);
+        let upload = snapshot_upload::Upload {
+            host: args.pipes_host.clone(),
+            token: args.pipes_token.clone().unwrap_or_default(),
+            location: args.snapshot_location.clone(),
+            title: args
+                .snapshot_title
+                .clone()
+                .unwrap_or_else(|| run.root.title().to_string()),
+            tags: args.snapshot_tags.clone(),
+            visibility: if args.share {
+                "anyone_with_link"
+            } else {
+                "workspace"
+            }
+            .to_string(),
+        };
+        match rt.block_on(upload.send(&snapshot)) {
+            Ok(url) => eprintln!("Snapshot uploaded to {url}"),
+            Err(e) => return fail(exit_code::ERRORS, &format!("snapshot upload failed: {e}")),
+        }
+    }
+    ExitCode::from(run.exit_code())
+}
