@@ -18,12 +18,12 @@ cargo build --release --bin steampipe-plugin-aws
 port=$(target/pyenv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 endpoint="http://127.0.0.1:$port"
 work=$(mktemp -d)
-coproc MOTO { exec target/pyenv/bin/python tests/fixtures/moto_guard.py "$port"; }
+coproc MOTO { exec target/pyenv/bin/python tests/fixtures/moto_guard.py "$port" 2>"$work/moto.log"; }
 trap 'kill "$MOTO_PID" 2>/dev/null || true; rm -rf "$work"' EXIT
 read -r ready <&"${MOTO[0]}"
 [ "$ready" = ready ] || { echo "the EC2 emulator did not start" >&2; exit 1; }
 echo "EC2 emulator (moto) on $endpoint; seeding a fleet in us-east-1 and eu-west-1..." >&2
-target/pyenv/bin/python tests/fixtures/ec2_fleet.py "$endpoint" "$work/fleet.json"
+target/pyenv/bin/python tests/fixtures/ec2_fleet.py "$endpoint" "$work/fleet.json" 2>/dev/null
 
 export AWS_ACCESS_KEY_ID=AKIDEMULATOR AWS_SECRET_ACCESS_KEY=emulator-secret AWS_EC2_METADATA_DISABLED=true
 set +e

@@ -900,3 +900,55 @@ fn ignore_error_codes_and_messages_turn_matching_errors_into_empty_results() {
     ));
     assert_eq!(one(&ev, "execute_end", Some(0))["end"], "error");
 }
+
+#[test]
+fn secrets_never_reach_logs_or_errors_even_at_trace() {
+    let f = fleet();
+    let (key, secret, token) = ("AKIDSECRETPROBE7Q", "sEcReT/value+9z", "ToKeN-session-42x");
+    let cfg = format!(
+        "access_key = \"{key}\"\ndefault_region = \"us-east-1\"\nendpoint_url = \"{}\"\nregions = [\"us-east-1\"]\nsecret_key = \"{secret}\"\nsession_token = \"{token}\"\n",
+        f.moto.endpoint
+    );
+    let bad = cfg.replace("regions = [\"us-east-1\"]", "regions = [\"us east\"]");
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut sc = aws_scenario(
+        &cfg,
+        vec![
+            scan(&["instance_id", "user_data", "arn"], json!({}), None),
+            scan(
+                &["instance_id"],
+                qual(
+                    "instance_id",
+                    "=",
+                    Some(json!({"stringValue": "i-0123456789abcdef0"})),
+                ),
+                None,
+            ),
+            json!({"op": "rpc", "method": "UpdateConnectionConfigs", "request": {"changed": [{"connection": "aws", "config": bad}]}}),
+        ],
+    );
+    sc["env"]["STEAMPIPE_LOG_LEVEL"] = json!("TRACE");
+    sc["stderr_file"] = json!(log.path());
+    let ev = run(&sc);
+    assert_eq!(one(&ev, "execute_end", Some(0))["end"], "eof");
+    let stderr = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        stderr.lines().count() > 5,
+        "TRACE logging produced little: {stderr}"
+    );
+    let events = serde_json::to_string(&ev).unwrap();
+    let update = one(&ev, "rpc", Some(2));
+    assert!(update["response"]["failed_connections"]["aws"]
+        .as_str()
+        .unwrap()
+        .contains("'us east'"));
+    for value in [secret, token] {
+        assert!(!stderr.contains(value), "{value} in stderr");
+        assert!(
+            !events.replace(&bad, "").replace(&cfg, "").contains(value),
+            "{value} in an RPC answer"
+        );
+    }
+    // The access key id is not secret to AWS, but it is not ours to log either.
+    assert!(!stderr.contains(key), "access key id in stderr");
+}
