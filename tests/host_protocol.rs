@@ -1104,3 +1104,39 @@ fn a_bad_plugin_client_cert_fails_startup() {
         );
     }
 }
+
+#[test]
+fn aggregator_fan_out_is_bounded_by_steampipe_max_concurrent_connections() {
+    let changes = |bound: Option<&str>| -> usize {
+        let mut req = execute("test_stream", "all", &["n"], json!({}), None);
+        req["executeConnectionData"] = json!({
+            "c1": {"limit": {"value": "30"}},
+            "c2": {"limit": {"value": "30"}},
+        });
+        let mut sc = scenario(
+            vec![
+                aggregator("all", &["c1", "c2"]),
+                connection("c1", ""),
+                connection("c2", ""),
+            ],
+            vec![json!({"op": "execute", "request": req})],
+        );
+        if let Some(b) = bound {
+            sc["env"] = json!({"STEAMPIPE_MAX_CONCURRENT_CONNECTIONS": b});
+        }
+        let ev = run(&sc);
+        let order: Vec<String> = rows(&ev, 0)
+            .iter()
+            .map(|r| r["connection"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(order.len(), 60);
+        order.windows(2).filter(|w| w[0] != w[1]).count()
+    };
+    // Both children stream at once by default (1 row per ms each): rows interleave.
+    assert!(
+        changes(None) > 1,
+        "children ran one after the other without a bound"
+    );
+    // With a bound of 1, one child finishes before the other starts.
+    assert_eq!(changes(Some("1")), 1);
+}
