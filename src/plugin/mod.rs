@@ -4,6 +4,7 @@
 //! `proto.WrapperPlugin` gRPC service and knows nothing of AWS or of the
 //! go-plugin transport.
 
+pub mod cache;
 pub mod config;
 pub mod plan;
 pub mod quals;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use futures::Stream;
 use tokio::sync::{mpsc, Semaphore};
@@ -12,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::pb::steampipe as pb;
 use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
+use crate::plugin::cache::{CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
 use crate::plugin::quals::QualMap;
 use crate::plugin::table::{Scan, ScanError, TableDef};
@@ -65,6 +67,7 @@ struct Inner<C> {
     plugin_limiters: Vec<pb::RateLimiterDefinition>,
     user_limiters: Mutex<Vec<pb::RateLimiterDefinition>>,
     max_concurrent_connections: usize,
+    query_cache: QueryCache,
 }
 
 impl<C: ConnectionConfig> Plugin<C> {
@@ -99,6 +102,7 @@ impl<C: ConnectionConfig> Plugin<C> {
                 plugin_limiters: Vec::new(),
                 user_limiters: Mutex::new(Vec::new()),
                 max_concurrent_connections,
+                query_cache: QueryCache::default(),
             }),
         }
     }
@@ -244,7 +248,10 @@ impl<C: ConnectionConfig> Plugin<C> {
 
         // One scan per connection in executeConnectionData: the connection
         // itself, or each child of an aggregator; limits come only from there.
-        let mut targets: Vec<(String, Arc<C>, Option<u64>)> = Vec::new();
+        // (child connection, its config, pushed-down limit, cache TTL if cached)
+        type Target<C> = (String, Arc<C>, Option<u64>, Option<Duration>);
+        let mut targets: Vec<Target<C>> = Vec::new();
+        let global = self.cache_options();
         let mut entries: Vec<(&String, &pb::ExecuteConnectionData)> =
             req.execute_connection_data.iter().collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));
@@ -258,11 +265,20 @@ impl<C: ConnectionConfig> Plugin<C> {
                 Some(v) if v < 0 => None,
                 Some(v) => Some(v as u64),
             };
+            // Cached only when both the host and this scan say so, for the smaller TTL.
+            let ttl = (global.enabled && data.cache_enabled).then(|| {
+                let secs = [global.ttl, data.cache_ttl]
+                    .into_iter()
+                    .filter(|t| *t > 0)
+                    .min()
+                    .unwrap_or(300);
+                Duration::from_secs(secs as u64)
+            });
             let mut resolved = Vec::new();
             self.resolve(name, &mut resolved, 0)
                 .map_err(Status::unknown)?;
             for (child, c) in resolved {
-                targets.push((child, c, limit));
+                targets.push((child, c, limit, ttl));
             }
         }
 
@@ -270,11 +286,16 @@ impl<C: ConnectionConfig> Plugin<C> {
         let plugin = self.clone();
         let columns = qc.columns.clone();
         let table_name = req.table.clone();
+        let proto_quals = qc.quals.clone();
+        let max_bytes = match global.max_size_mb {
+            n if n > 0 => (n as usize) << 20,
+            _ => DEFAULT_MAX_BYTES,
+        };
         let call_id = req.call_id.clone();
         let coordinator = tokio::spawn(async move {
             let sem = Arc::new(Semaphore::new(plugin.inner.max_concurrent_connections));
             let mut set = JoinSet::new();
-            for (child, connection, limit) in targets {
+            for (child, connection, limit, ttl) in targets {
                 let scan = Scan {
                     connection,
                     connection_name: child.clone(),
@@ -286,9 +307,19 @@ impl<C: ConnectionConfig> Plugin<C> {
                 let table = table.clone();
                 let tx = tx.clone();
                 let sem = sem.clone();
+                let plugin = plugin.clone();
+                let key = CacheKey::new(&child, &table_name, &proto_quals);
+                let columns = columns.clone();
                 set.spawn(async move {
                     let _permit = sem.acquire_owned().await;
-                    let r = table.scan(scan, tx).await;
+                    let r = match ttl {
+                        None => table.scan(scan, tx).await,
+                        Some(ttl) => {
+                            plugin
+                                .cached_scan(table, scan, tx, key, columns, limit, ttl, max_bytes)
+                                .await
+                        }
+                    };
                     (child, r)
                 });
             }
@@ -336,6 +367,75 @@ impl<C: ConnectionConfig> Plugin<C> {
             rx,
             guard: AbortOnDrop(coordinator.abort_handle()),
         })
+    }
+}
+
+impl<C: ConnectionConfig> Plugin<C> {
+    /// A scan served from the cache when a covering entry exists; otherwise
+    /// run, streamed and, when complete, stored. Identical scans running at
+    /// once wait for the first and are then served from it.
+    #[allow(clippy::too_many_arguments)]
+    async fn cached_scan(
+        &self,
+        table: Arc<dyn TableDef<C>>,
+        scan: Scan<C>,
+        tx: crate::plugin::table::RowSender,
+        key: CacheKey,
+        columns: Vec<String>,
+        limit: Option<u64>,
+        ttl: Duration,
+        max_bytes: usize,
+    ) -> Result<u64, ScanError> {
+        let cache = &self.inner.query_cache;
+        let lock = cache.inflight(&key);
+        let _first = lock.lock().await;
+        if let Some(rows) = cache.get(&key, &columns, limit) {
+            tracing::debug!(
+                connection = scan.connection_name,
+                rows = rows.len(),
+                "served from the query cache"
+            );
+            let mut sent = 0u64;
+            for r in rows.iter() {
+                if Some(sent) == limit {
+                    break;
+                }
+                tx.send(Ok(r.clone()))
+                    .await
+                    .map_err(|_| ScanError::Cancelled)?;
+                sent += 1;
+            }
+            return Ok(sent);
+        }
+        let (inner_tx, mut inner_rx) = mpsc::channel(64);
+        let handle = tokio::spawn(table.scan(scan, inner_tx));
+        let _guard = AbortOnDrop(handle.abort_handle());
+        let mut kept = Vec::new();
+        let mut bytes = 0usize;
+        let mut keep = true;
+        while let Some(item) = inner_rx.recv().await {
+            if let (true, Ok(row)) = (keep, &item) {
+                bytes += prost::Message::encoded_len(row);
+                if bytes > max_bytes {
+                    keep = false;
+                    kept = Vec::new();
+                } else {
+                    kept.push(row.clone());
+                }
+            }
+            if tx.send(item).await.is_err() {
+                return Err(ScanError::Cancelled);
+            }
+        }
+        let result = match handle.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(ScanError::Cancelled),
+        };
+        if result.is_ok() && keep {
+            cache.put(key, columns, limit, kept, ttl, max_bytes);
+        }
+        result
     }
 }
 
@@ -490,6 +590,9 @@ impl<C: ConnectionConfig> WrapperPlugin for Plugin<C> {
             ttl: r.ttl,
             max_size_mb: r.max_size_mb,
         };
+        if !r.enabled {
+            self.inner.query_cache.clear();
+        }
         tracing::debug!(enabled = r.enabled, ttl = r.ttl, "cache options set");
         Ok(Response::new(pb::SetCacheOptionsResponse {}))
     }
@@ -524,10 +627,16 @@ impl<C: ConnectionConfig> WrapperPlugin for Plugin<C> {
         &self,
         req: Request<pb::SetConnectionCacheOptionsRequest>,
     ) -> Result<Response<pb::SetConnectionCacheOptionsResponse>, Status> {
-        tracing::debug!(
-            connection = req.get_ref().clear_cache_for_connection,
-            "cache clear requested"
-        );
+        let name = req.into_inner().clear_cache_for_connection;
+        // An aggregator's entries are its children's.
+        let mut children = Vec::new();
+        if self.resolve(&name, &mut children, 0).is_ok() {
+            for (child, _) in &children {
+                self.inner.query_cache.clear_connection(child);
+            }
+        }
+        self.inner.query_cache.clear_connection(&name);
+        tracing::debug!(connection = name, "query cache cleared");
         Ok(Response::new(pb::SetConnectionCacheOptionsResponse {}))
     }
 }

@@ -1,0 +1,190 @@
+//! The query cache, as Steampipe's: repeated scans covered by a cached one are
+//! served without calling AWS; per-scan and host settings, TTL, clearing a
+//! connection, and concurrent identical scans sharing one fetch. Shown by
+//! counting the DescribeInstances calls the moto emulator recorded.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::moto::Moto;
+use common::*;
+use serde_json::{json, Value};
+
+struct Fleet {
+    moto: Moto,
+    seeded: Value,
+}
+
+fn fleet() -> &'static Fleet {
+    static F: OnceLock<Fleet> = OnceLock::new();
+    F.get_or_init(|| {
+        let moto = Moto::start();
+        let seeded = moto.seed(&[]);
+        moto.start_recording();
+        Fleet { moto, seeded }
+    })
+}
+
+fn instances() -> usize {
+    fleet().seeded["regions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum()
+}
+
+fn scenario_for(key: &str, steps: Vec<Value>) -> Value {
+    let f = fleet();
+    let config = format!(
+        "access_key = \"{key}\"\ndefault_region = \"us-east-1\"\nendpoint_url = \"{}\"\nregions = [\"us-east-1\", \"eu-west-1\"]\nsecret_key = \"x\"\n",
+        f.moto.endpoint
+    );
+    let mut sc = scenario(
+        vec![
+            json!({"connection": "aws", "plugin": "aws", "pluginShortName": "aws", "config": config}),
+        ],
+        steps,
+    );
+    sc["plugin"] = json!(target_dir().join("steampipe-plugin-aws"));
+    sc["env"] = json!({"AWS_EC2_METADATA_DISABLED": "true"});
+    sc
+}
+
+fn scan(columns: &[&str], limit: Option<i64>) -> Value {
+    json!({"op": "execute", "request": execute("aws_ec2_instance", "aws", columns, json!({}), limit)})
+}
+
+fn with_cache(mut step: Value, enabled: bool, ttl: &str) -> Value {
+    step["request"]["executeConnectionData"]["aws"]["cacheEnabled"] = json!(enabled);
+    step["request"]["executeConnectionData"]["aws"]["cacheTtl"] = json!(ttl);
+    step
+}
+
+fn describe_calls(key: &str) -> usize {
+    fleet()
+        .moto
+        .recording()
+        .iter()
+        .filter(|r| r.access_key == key && r.action == "DescribeInstances")
+        .count()
+}
+
+fn ids(ev: &[Value], step: usize) -> Vec<String> {
+    let mut v: Vec<String> = column(ev, step, "instance_id")
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_repeated_scan_covered_by_a_cached_one_does_not_call_aws() {
+    let key = "AKIDCACHEHIT";
+    let ev = run(&scenario_for(
+        key,
+        vec![
+            scan(&["instance_id", "metadata_options"], None),
+            scan(&["instance_id", "metadata_options"], None),
+            scan(&["instance_id"], None),    // fewer columns: covered
+            scan(&["instance_id"], Some(3)), // a limit: covered by the unlimited scan
+        ],
+    ));
+    assert_eq!(rows(&ev, 0).len(), instances());
+    assert_eq!(ids(&ev, 0), ids(&ev, 1));
+    assert_eq!(ids(&ev, 0), ids(&ev, 2));
+    assert_eq!(rows(&ev, 3).len(), 3);
+    assert_eq!(
+        describe_calls(key),
+        2,
+        "one DescribeInstances per region, for the first scan only"
+    );
+    // A column the cached scan did not fetch needs a new fetch.
+    let key2 = "AKIDCACHEMISS";
+    run(&scenario_for(
+        key2,
+        vec![
+            scan(&["instance_id"], None),
+            scan(&["instance_id", "title"], None),
+        ],
+    ));
+    assert_eq!(describe_calls(key2), 4);
+}
+
+#[test]
+fn the_cache_follows_host_and_scan_settings_and_its_ttl() {
+    // Off for the scan.
+    let key = "AKIDCACHEOFF";
+    run(&scenario_for(
+        key,
+        vec![
+            with_cache(scan(&["instance_id"], None), false, "300"),
+            with_cache(scan(&["instance_id"], None), false, "300"),
+        ],
+    ));
+    assert_eq!(describe_calls(key), 4);
+    // Off for the host (SetCacheOptions enabled = false).
+    let key = "AKIDCACHEHOSTOFF";
+    let mut sc = scenario_for(
+        key,
+        vec![scan(&["instance_id"], None), scan(&["instance_id"], None)],
+    );
+    sc["cache_options"] = json!({"enabled": false, "ttl": "300"});
+    run(&sc);
+    assert_eq!(describe_calls(key), 4);
+    // A 1-second TTL expires.
+    let key = "AKIDCACHETTL";
+    run(&scenario_for(
+        key,
+        vec![
+            with_cache(scan(&["instance_id"], None), true, "1"),
+            with_cache(scan(&["instance_id"], None), true, "1"),
+            json!({"op": "sleep", "ms": 1300}),
+            with_cache(scan(&["instance_id"], None), true, "1"),
+        ],
+    ));
+    assert_eq!(describe_calls(key), 4, "fetched, served, expired, fetched");
+}
+
+#[test]
+fn clearing_a_connections_cache_makes_the_next_scan_fetch() {
+    let key = "AKIDCACHECLEAR";
+    run(&scenario_for(
+        key,
+        vec![
+            scan(&["instance_id"], None),
+            scan(&["instance_id"], None),
+            json!({"op": "rpc", "method": "SetConnectionCacheOptions", "request": {"clearCacheForConnection": "aws"}}),
+            scan(&["instance_id"], None),
+        ],
+    ));
+    assert_eq!(describe_calls(key), 4);
+}
+
+#[test]
+fn concurrent_identical_scans_share_one_fetch() {
+    let key = "AKIDCACHESHARE";
+    let req = execute(
+        "aws_ec2_instance",
+        "aws",
+        &["instance_id", "metadata_options"],
+        json!({}),
+        None,
+    );
+    let ev = run(&scenario_for(
+        key,
+        vec![
+            json!({"op": "reattach", "count": 3}),
+            json!({"op": "parallel", "scans": 8, "clients": [0, 1, 2, 3], "request": req}),
+        ],
+    ));
+    let scans = events(&ev, "parallel_scan", Some(1));
+    assert_eq!(scans.len(), 8);
+    for s in &scans {
+        assert_eq!(s["rows"], instances());
+        assert_eq!(s["row_digest"], scans[0]["row_digest"]);
+    }
+    assert_eq!(describe_calls(key), 2, "8 scans, one fetch per region");
+}
