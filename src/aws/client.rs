@@ -8,13 +8,52 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
 use tokio::sync::OnceCell;
 
 use crate::aws::common::CallerIdentity;
 use crate::aws::config::AwsConnection;
 use crate::aws::errors::AwsError;
 use crate::aws::regions;
+
+/// The environment variable that overrides [`attempt_timeout`], in milliseconds.
+pub const ATTEMPT_TIMEOUT_ENV: &str = "STEAMPIPE_AWS_ATTEMPT_TIMEOUT_MS";
+
+/// The per-attempt timeout of every AWS call made by a connection: how long
+/// one try of an operation (connect, send, wait for and read the answer) may
+/// take before the SDK abandons it. A timed-out try is a transient error, so
+/// it is retried like a throttled one, up to `max_error_retry_attempts`; so a
+/// stalled endpoint can hold a scan for at most about that many timeouts plus
+/// the backoff, instead of forever.
+///
+/// 30 s by default. The environment variable `STEAMPIPE_AWS_ATTEMPT_TIMEOUT_MS`
+/// (a positive integer, in milliseconds) overrides it for the whole plugin
+/// process; the reliability tests set it to a few hundred milliseconds. An
+/// unusable value is ignored, with a warning.
+pub fn attempt_timeout() -> Duration {
+    const DEFAULT: Duration = Duration::from_secs(30);
+    match std::env::var(ATTEMPT_TIMEOUT_ENV) {
+        Err(_) => DEFAULT,
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Duration::from_millis(ms),
+            _ => {
+                tracing::warn!(
+                    "{ATTEMPT_TIMEOUT_ENV}={v:?} is not a positive number of milliseconds; using {}s",
+                    DEFAULT.as_secs()
+                );
+                DEFAULT
+            }
+        },
+    }
+}
 
 /// The lazily built clients and memoized answers of one connection.
 #[derive(Default)]
@@ -53,7 +92,8 @@ impl AwsConnection {
     }
 
     /// The SDK config: static keys, else the profile, else the default chain;
-    /// retries from the connection; the endpoint override for every service.
+    /// retries from the connection; the per-attempt timeout of
+    /// [`attempt_timeout`]; the endpoint override for every service.
     pub async fn sdk_config(&self) -> &SdkConfig {
         let region = self.default_region().await;
         self.state
@@ -63,9 +103,14 @@ impl AwsConnection {
                     .with_max_attempts(self.max_error_retry_attempts)
                     .with_initial_backoff(Duration::from_millis(self.min_error_retry_delay_ms))
                     .with_max_backoff(Duration::from_secs(300));
+                // Merged with the SDK's defaults (a 3.1 s connect timeout).
+                let timeouts = TimeoutConfig::builder()
+                    .operation_attempt_timeout(attempt_timeout())
+                    .build();
                 let mut loader = aws_config::defaults(BehaviorVersion::latest())
                     .region(Region::new(region))
-                    .retry_config(retry);
+                    .retry_config(retry)
+                    .timeout_config(timeouts);
                 if let Some(p) = &self.profile {
                     loader = loader.profile_name(p);
                 }
@@ -93,6 +138,7 @@ impl AwsConnection {
         }
         let conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
             .region(Region::new(region.to_string()))
+            .interceptor(CompleteXml)
             .build();
         let client = aws_sdk_ec2::Client::from_conf(conf);
         self.state
@@ -110,7 +156,11 @@ impl AwsConnection {
             .identity
             .get_or_try_init(|| async {
                 let region = self.default_region().await;
-                let sts = aws_sdk_sts::Client::new(self.sdk_config().await);
+                let sts = aws_sdk_sts::Client::from_conf(
+                    aws_sdk_sts::config::Builder::from(self.sdk_config().await)
+                        .interceptor(CompleteXml)
+                        .build(),
+                );
                 let out = sts
                     .get_caller_identity()
                     .send()
@@ -155,6 +205,7 @@ impl AwsConnection {
         let conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
             .region(Region::new(default.to_string()))
             .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .interceptor(CompleteXml)
             .build();
         let out = aws_sdk_ec2::Client::from_conf(conf)
             .describe_regions()
@@ -187,4 +238,116 @@ async fn resolve_sdk_region(profile: Option<&str>) -> Option<String> {
     }
     use aws_config::meta::region::ProvideRegion;
     provider.build().region().await.map(|r| r.to_string())
+}
+
+/// Rejects a successful answer whose XML body stops before its root element
+/// closes, as a retryable response error.
+///
+/// The SDK's XML decoder recovers silently from a document that ends early:
+/// a DescribeInstances answer cut in half (with a Content-Length that matches
+/// the cut body, so the transport sees nothing wrong) parses as a shorter,
+/// successful page, and the scan would end with some rows missing and no
+/// error. Every answer of the query protocol (EC2, STS) is one XML document,
+/// so one that does not end with its root's end tag is incomplete; it is
+/// turned into a response error, which the retry strategy retries like a cut
+/// connection and which, once the tries run out, fails the scan.
+#[derive(Debug)]
+struct CompleteXml;
+
+impl Intercept for CompleteXml {
+    fn name(&self) -> &'static str {
+        "CompleteXml"
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let incomplete = match (context.output_or_error(), context.response()) {
+            (Some(Ok(_)), Some(response)) if response.status().is_success() => response
+                .body()
+                .bytes()
+                .and_then(|body| incomplete_xml(body).map(|root| (root, body.len()))),
+            _ => None,
+        };
+        let Some((root, len)) = incomplete else {
+            return Ok(());
+        };
+        tracing::debug!("discarding an incomplete answer ({len} bytes, no </{root}>)");
+        // The error keeps the raw response; not its body, so that half a page
+        // of instances never ends up in the error message.
+        if let Some(response) = context.response_mut() {
+            *response.body_mut() = SdkBody::empty();
+        }
+        if let Some(out) = context.output_or_error_mut() {
+            *out = Err(OrchestratorError::response(
+                format!("incomplete XML answer: {len} bytes without the closing </{root}>").into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `Some(root element name)` if `body`, an XML document, ends before its
+/// root element is closed; `None` if it is complete (or empty: nothing to check).
+fn incomplete_xml(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.is_empty() {
+        return None;
+    }
+    // Skip the XML declaration, processing instructions, comments and a doctype.
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        let skip_to = if rest.starts_with("<?") {
+            "?>"
+        } else if rest.starts_with("<!--") {
+            "-->"
+        } else if rest.starts_with("<!") {
+            ">"
+        } else {
+            break;
+        };
+        match rest.find(skip_to) {
+            Some(i) => rest = &rest[i + skip_to.len()..],
+            None => return Some(String::new()),
+        }
+    }
+    let Some(start) = rest.strip_prefix('<') else {
+        return Some(String::new());
+    };
+    let name: String = start
+        .chars()
+        .take_while(|c| !(c.is_whitespace() || *c == '/' || *c == '>'))
+        .collect();
+    if name.is_empty() {
+        return Some(name);
+    }
+    let closed = text.ends_with(&format!("</{name}>"))
+        || (text.ends_with("/>") && !start[name.len()..].contains('<'));
+    (!closed).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::incomplete_xml;
+
+    #[test]
+    fn only_a_document_whose_root_closes_is_complete() {
+        let full = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeInstancesResponse xmlns=\"x\"><reservationSet><item/></reservationSet></DescribeInstancesResponse>\n";
+        assert_eq!(incomplete_xml(full.as_bytes()), None);
+        for cut in 1..full.trim_end().len() {
+            assert!(
+                incomplete_xml(&full.as_bytes()[..cut]).is_some(),
+                "cut at {cut}: {:?}",
+                &full[..cut]
+            );
+        }
+        assert_eq!(incomplete_xml(b"<a:Root x='1'/>"), None);
+        assert_eq!(incomplete_xml(b"<!-- c --><Root></Root>"), None);
+        assert_eq!(incomplete_xml(b""), None);
+    }
 }

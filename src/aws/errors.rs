@@ -22,19 +22,39 @@ pub struct AwsError {
     detail: String,
 }
 
+/// Keeps an error text readable: at most 300 characters, on one line.
+fn short(s: &str) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 300 {
+        let cut: String = one_line.chars().take(300).collect();
+        format!("{cut}...")
+    } else {
+        one_line
+    }
+}
+
 impl AwsError {
     /// Wraps an SDK error.
-    pub fn from_sdk<E, R>(operation: &'static str, region: &str, e: SdkError<E, R>) -> AwsError
+    pub fn from_sdk<E>(
+        operation: &'static str,
+        region: &str,
+        e: SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let code = e.code().map(str::to_string);
         let message = e.message().map(str::to_string);
-        let detail = match (&code, &message) {
-            (Some(c), Some(m)) => format!("{c}: {m}"),
-            (Some(c), None) => c.clone(),
-            _ => DisplayErrorContext(&e).to_string(),
+        let detail = match (&code, &message, &e) {
+            (Some(c), Some(m), _) => format!("{c}: {m}"),
+            (Some(c), None, _) => c.clone(),
+            // An answer that is not an AWS error (an HTML proxy page, a bare
+            // 5xx): say what came back, not the whole body.
+            (None, _, SdkError::ServiceError(ctx)) => format!(
+                "HTTP {} without an AWS error code (not an AWS answer: a proxy or the endpoint failed)",
+                ctx.raw().status().as_u16()
+            ),
+            _ => short(&DisplayErrorContext(&e).to_string()),
         };
         AwsError {
             operation,

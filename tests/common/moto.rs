@@ -268,8 +268,17 @@ pub struct ProxyEntry {
     pub region: String,
     /// unix time, seconds
     pub t: f64,
-    /// answered with an injected error
+    /// a fault rule fired on it (an injected error, or any other fault kind)
     pub faulted: bool,
+    /// the kind of fault (`error`, `reset`, `close`, `delay`, `truncate`,
+    /// `html`), if one fired
+    pub fault: Option<String>,
+    /// 1-based count of this action's requests at the proxy
+    pub n: u64,
+    /// the SDK's attempt number (`amz-sdk-request: attempt=N`), 1 for a first try
+    pub attempt: Option<u64>,
+    /// the SDK's `amz-sdk-invocation-id`: the same for every try of one call
+    pub invocation: Option<String>,
 }
 
 impl FaultProxy {
@@ -300,6 +309,14 @@ impl FaultProxy {
         }
     }
 
+    /// The requests for `action` seen so far, in arrival order.
+    pub fn calls(&self, action: &str) -> Vec<ProxyEntry> {
+        self.entries()
+            .into_iter()
+            .filter(|e| e.action == action)
+            .collect()
+    }
+
     /// Every request seen so far.
     pub fn entries(&self) -> Vec<ProxyEntry> {
         std::fs::read_to_string(self.log.path())
@@ -312,6 +329,10 @@ impl FaultProxy {
                     region: v["region"].as_str().unwrap().to_string(),
                     t: v["t"].as_f64().unwrap(),
                     faulted: v["faulted"].as_bool().unwrap(),
+                    fault: v["fault"].as_str().map(str::to_string),
+                    n: v["n"].as_u64().unwrap_or(0),
+                    attempt: v["attempt"].as_u64(),
+                    invocation: v["invocation"].as_str().map(str::to_string),
                 }
             })
             .collect()

@@ -79,7 +79,7 @@ var stepKeys = map[string][]string{
 	"message_stream": {"client", "timeout_ms"},
 	"reattach":       {"count"},
 	"execute":        {"client", "request", "cancel_after_rows", "hold_ms", "quiet", "read_delay_ms"},
-	"parallel":       {"scans", "clients", "request", "read_delay_ms"},
+	"parallel":       {"scans", "clients", "request", "read_delay_ms", "cancel_after_rows"},
 	"sleep":          {"ms"},
 	"kill":           {},
 }

@@ -216,6 +216,15 @@ type scanResult struct {
 	ms          int64
 	connections map[string]int
 	digests     [][sha256.Size]byte
+	// endAt is when reading ended; cancelAt when the call was cancelled
+	// (zero unless end is "cancelled").
+	endAt    time.Time
+	cancelAt time.Time
+}
+
+// unixSeconds is t as fractional unix seconds (the proxy logs the same clock).
+func unixSeconds(t time.Time) float64 {
+	return float64(t.UnixNano()) / 1e9
 }
 
 // scanOptions controls one Execute call.
@@ -235,7 +244,10 @@ func scan(stub pb.WrapperPluginClient, req *pb.ExecuteRequest, opts scanOptions)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	t0 := time.Now()
-	defer func() { res.ms = time.Since(t0).Milliseconds() }()
+	defer func() {
+		res.endAt = time.Now()
+		res.ms = res.endAt.Sub(t0).Milliseconds()
+	}()
 
 	stream, err := stub.Execute(ctx, req)
 	if err != nil {
@@ -243,6 +255,7 @@ func scan(stub pb.WrapperPluginClient, req *pb.ExecuteRequest, opts scanOptions)
 		return res
 	}
 	if opts.cancelAfter != nil && *opts.cancelAfter == 0 {
+		res.cancelAt = time.Now()
 		cancel()
 		res.end = "cancelled"
 		return res
@@ -276,6 +289,7 @@ func scan(stub pb.WrapperPluginClient, req *pb.ExecuteRequest, opts scanOptions)
 			}
 		}
 		if opts.cancelAfter != nil && res.rows >= *opts.cancelAfter {
+			res.cancelAt = time.Now()
 			cancel()
 			res.end = "cancelled"
 			return res
@@ -317,7 +331,11 @@ func (h *host) stepExecute(st *step) {
 		set("end", res.end).
 		setErr(res.err).
 		set("ms", res.ms).
-		set("connections", res.connections)
+		set("connections", res.connections).
+		set("t", unixSeconds(res.endAt))
+	if !res.cancelAt.IsZero() {
+		end.set("cancel_t", unixSeconds(res.cancelAt))
+	}
 	h.em.emit(end)
 }
 
@@ -338,8 +356,9 @@ func (h *host) stepParallel(st *step) {
 		go func(k int, stub pb.WrapperPluginClient) {
 			defer wg.Done()
 			results[k] = scan(stub, req, scanOptions{
-				readDelay:  time.Duration(st.ReadDelayMs) * time.Millisecond,
-				keepDigest: true,
+				cancelAfter: st.CancelAfterRows,
+				readDelay:   time.Duration(st.ReadDelayMs) * time.Millisecond,
+				keepDigest:  true,
 			})
 		}(k, c.stub)
 	}
