@@ -43,6 +43,38 @@ impl ConfigError {
     }
 }
 
+/// A parse error without the source line: the line may hold a secret
+/// (`secret_key = "...` unterminated). The attribute it belongs to is named
+/// when the line starts with one.
+fn parse_error(e: &hcl::Error) -> String {
+    match e {
+        hcl::Error::Parse(p) => {
+            let attribute: String = p
+                .line()
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
+            let near = if attribute.is_empty() {
+                String::new()
+            } else {
+                format!(" (in attribute '{attribute}')")
+            };
+            format!(
+                "invalid HCL at line {}, column {}{near}: {}",
+                p.location().line(),
+                p.location().column(),
+                crate::logging::escape_line(p.message())
+            )
+        }
+        // Not a syntax error; its text names no source line.
+        other => format!(
+            "invalid HCL: {}",
+            crate::logging::escape_line(&other.to_string())
+        ),
+    }
+}
+
 /// Describes a value for an error message without echoing long (or secret) text.
 fn describe(v: &Hcl) -> String {
     match v {
@@ -66,15 +98,8 @@ pub struct Attributes {
 impl Attributes {
     /// Parses and evaluates the attribute string (literals and constant expressions only).
     pub fn parse(connection: &str, hcl: &str) -> Result<Attributes, ConfigError> {
-        let body = hcl::parse(hcl).map_err(|e| {
-            ConfigError::connection(
-                connection,
-                format!(
-                    "invalid HCL: {}",
-                    crate::logging::escape_line(&e.to_string())
-                ),
-            )
-        })?;
+        let body =
+            hcl::parse(hcl).map_err(|e| ConfigError::connection(connection, parse_error(&e)))?;
         if let Some(block) = body.blocks().next() {
             return Err(ConfigError::connection(
                 connection,
@@ -95,14 +120,13 @@ impl Attributes {
                     "is set more than once",
                 ));
             }
-            let v = attr.expr().evaluate(&ctx).map_err(|e| {
+            // The evaluator's own text can quote the expression (a secret's
+            // value among it): name the attribute, not its content.
+            let v = attr.expr().evaluate(&ctx).map_err(|_| {
                 ConfigError::attribute(
                     connection,
                     &key,
-                    format!(
-                        "must be a literal value: {}",
-                        crate::logging::escape_line(&e.to_string())
-                    ),
+                    "must be a literal value (a string, number, bool, list or object); expressions, variables and functions are not allowed",
                 )
             })?;
             values.push((key, v));
@@ -244,6 +268,27 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("element 0 is number 1"));
+    }
+
+    #[test]
+    fn a_syntax_error_never_echoes_the_line_that_may_hold_a_secret() {
+        for hcl in [
+            "secret_key = \"s3cr3t-value\nregions = [\"a\"]\n",
+            "secret_key = \"s3cr3t-value\"\nsecret_key = \"s3cr3t-value\"\n",
+            "secret_key = s3cr3t-value +\n",
+        ] {
+            let err = Attributes::parse("c1", hcl).err().unwrap().to_string();
+            assert!(!err.contains("s3cr3t-value"), "{err}");
+            assert!(err.starts_with("connection 'c1': "), "{err}");
+        }
+        let err = Attributes::parse("c1", "secret_key = \"abc\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("line 1") && err.contains("secret_key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -222,7 +222,16 @@ pub fn plan(
             return Ok(Plan::Get(expand(keys, m.quals, false)));
         }
         if list_keys.is_none() {
-            return Err(missing("Get", table, m.missing));
+            let mut detail = m.missing;
+            if detail.is_empty() {
+                // Every required key column has a qual, but none is an `=`.
+                let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+                detail.push(format!(
+                    "one of columns:'{}' operator: =",
+                    names.join("','")
+                ));
+            }
+            return Err(missing("Get", table, detail));
         }
     }
     let keys = list_keys.unwrap_or(&[]);

@@ -232,21 +232,21 @@ pub fn encode(ty: ColumnType, value: &Value) -> Result<pb::Column, String> {
             if s.is_empty() {
                 return Ok(null());
             }
-            check_inet(s)?;
+            check_inet(s, false)?;
             cell(Cell::IpAddrValue(s.clone()))
         }
         (ColumnType::Inet, Value::String(s)) => {
             if s.is_empty() {
                 return Ok(null());
             }
-            check_inet(s)?;
+            check_inet(s, false)?;
             cell(Cell::CidrRangeValue(s.clone()))
         }
         (ColumnType::Cidr, Value::String(s)) => {
             if s.is_empty() {
                 return Ok(null());
             }
-            check_inet(s)?;
+            check_inet(s, true)?;
             cell(Cell::CidrRangeValue(s.clone()))
         }
         (ColumnType::Ltree, Value::String(s)) => cell(Cell::LtreeValue(s.clone())),
@@ -254,8 +254,10 @@ pub fn encode(ty: ColumnType, value: &Value) -> Result<pb::Column, String> {
     })
 }
 
-/// Accepts `addr` or `addr/prefix`, IPv4 or IPv6, as Postgres `inet` input does.
-fn check_inet(s: &str) -> Result<(), String> {
+/// Accepts `addr` or `addr/prefix`, IPv4 or IPv6, as Postgres `inet` input
+/// does: the prefix is plain decimal (no sign; no leading zero, which the IPv6
+/// parser refuses); for `cidr`, no bit may be set to the right of the prefix.
+fn check_inet(s: &str, cidr: bool) -> Result<(), String> {
     let (addr, mask) = match s.split_once('/') {
         Some((a, m)) => (a, Some(m)),
         None => (s, None),
@@ -263,11 +265,30 @@ fn check_inet(s: &str) -> Result<(), String> {
     let ip: std::net::IpAddr = addr
         .parse()
         .map_err(|_| format!("'{s}' is not an IP address"))?;
-    if let Some(m) = mask {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        match m.parse::<u8>() {
-            Ok(bits) if bits <= max => {}
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let bits = match mask {
+        None => max,
+        Some(m) => match m.parse::<u8>() {
+            Ok(bits)
+                if bits <= max
+                    && m.bytes().all(|b| b.is_ascii_digit())
+                    && (m == "0" || !m.starts_with('0')) =>
+            {
+                bits
+            }
             _ => return Err(format!("'{s}' has an invalid prefix length")),
+        },
+    };
+    if cidr {
+        let value = match ip {
+            std::net::IpAddr::V4(a) => u128::from(u32::from(a)) << 96,
+            std::net::IpAddr::V6(a) => u128::from(a),
+        };
+        let network = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+        if value & !network != 0 {
+            return Err(format!(
+                "'{s}' has bits set to the right of its prefix length (a cidr is a network address)"
+            ));
         }
     }
     Ok(())
