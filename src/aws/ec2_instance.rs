@@ -88,14 +88,33 @@ fn int(v: Option<i32>) -> Value {
     v.map(|i| Value::Int(i as i64)).unwrap_or(Value::Null)
 }
 
-fn json_or_null<X>(v: &Option<X>, f: impl Fn(&X) -> Json) -> Value {
-    v.as_ref().map(|x| Value::Json(f(x))).unwrap_or(Value::Null)
+fn json_or_null<X>(v: &Option<X>, write: impl Fn(&X, &mut Vec<u8>)) -> Value {
+    match v {
+        None => Value::Null,
+        Some(x) => {
+            let mut out = Vec::with_capacity(128);
+            write(x, &mut out);
+            Value::RawJson(out)
+        }
+    }
 }
 
-fn list<X>(v: &Option<Vec<X>>, f: impl Fn(&X) -> Json) -> Value {
-    v.as_ref()
-        .map(|xs| Value::Json(Json::Array(xs.iter().map(f).collect())))
-        .unwrap_or(Value::Null)
+fn list<X>(v: &Option<Vec<X>>, write: impl Fn(&X, &mut Vec<u8>)) -> Value {
+    match v {
+        None => Value::Null,
+        Some(xs) => {
+            let mut out = Vec::with_capacity(2 + 256 * xs.len());
+            out.push(b'[');
+            for (i, x) in xs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(x, &mut out);
+            }
+            out.push(b']');
+            Value::RawJson(out)
+        }
+    }
 }
 
 fn ts(v: &Option<aws_smithy_types::DateTime>) -> Value {
@@ -386,7 +405,7 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
         .column("current_instance_boot_mode", T::String, "The boot mode that is used to boot the instance at launch or start.", |x: &Ec2Instance| e(x.instance.current_instance_boot_mode.as_ref()))
         .column("ipv6_address", T::String, "The IPv6 address assigned to the instance.", |x: &Ec2Instance| s(&x.instance.ipv6_address))
         .column("capacity_reservation_id", T::String, "The ID of the Capacity Reservation.", |x: &Ec2Instance| s(&x.instance.capacity_reservation_id))
-        .column("capacity_reservation_specification", T::Json, "Information about the Capacity Reservation targeting option.", |x: &Ec2Instance| json_or_null(&x.instance.capacity_reservation_specification, j::capacity_reservation_specification_response))
+        .column("capacity_reservation_specification", T::Json, "Information about the Capacity Reservation targeting option.", |x: &Ec2Instance| json_or_null(&x.instance.capacity_reservation_specification, j::write_capacity_reservation_specification_response))
         .column("client_token", T::String, "The idempotency token you provided when you launched the instance, if applicable.", |x: &Ec2Instance| s(&x.instance.client_token))
         .column("cpu_options_core_count", T::Int, "The number of CPU cores for the instance.", |x: &Ec2Instance| int(x.instance.cpu_options.as_ref().and_then(|c| c.core_count)))
         .column("cpu_options_threads_per_core", T::Int, "The number of threads per CPU core.", |x: &Ec2Instance| int(x.instance.cpu_options.as_ref().and_then(|c| c.threads_per_core)))
@@ -444,26 +463,26 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
         })
         .column("virtualization_type", T::String, "The virtualization type of the instance.", |x: &Ec2Instance| e(x.instance.virtualization_type.as_ref()))
         .column("vpc_id", T::String, "The ID of the VPC in which the instance is running.", |x: &Ec2Instance| s(&x.instance.vpc_id))
-        .column("block_device_mappings", T::Json, "Block device mapping entries for the instance.", |x: &Ec2Instance| list(&x.instance.block_device_mappings, j::instance_block_device_mapping))
-        .column("elastic_gpu_associations", T::Json, "The Elastic GPU associated with the instance.", |x: &Ec2Instance| list(&x.instance.elastic_gpu_associations, j::elastic_gpu_association))
-        .column("elastic_inference_accelerator_associations", T::Json, "The elastic inference accelerator associated with the instance.", |x: &Ec2Instance| list(&x.instance.elastic_inference_accelerator_associations, j::elastic_inference_accelerator_association))
-        .column("enclave_options", T::Json, "Indicates whether the instance is enabled for Amazon Web Services Nitro Enclaves.", |x: &Ec2Instance| json_or_null(&x.instance.enclave_options, j::enclave_options))
-        .column("hibernation_options", T::Json, "Indicates whether the instance is enabled for hibernation.", |x: &Ec2Instance| json_or_null(&x.instance.hibernation_options, j::hibernation_options))
-        .column("state_reason", T::Json, "The reason for the most recent state transition.", |x: &Ec2Instance| json_or_null(&x.instance.state_reason, j::state_reason))
+        .column("block_device_mappings", T::Json, "Block device mapping entries for the instance.", |x: &Ec2Instance| list(&x.instance.block_device_mappings, j::write_instance_block_device_mapping))
+        .column("elastic_gpu_associations", T::Json, "The Elastic GPU associated with the instance.", |x: &Ec2Instance| list(&x.instance.elastic_gpu_associations, j::write_elastic_gpu_association))
+        .column("elastic_inference_accelerator_associations", T::Json, "The elastic inference accelerator associated with the instance.", |x: &Ec2Instance| list(&x.instance.elastic_inference_accelerator_associations, j::write_elastic_inference_accelerator_association))
+        .column("enclave_options", T::Json, "Indicates whether the instance is enabled for Amazon Web Services Nitro Enclaves.", |x: &Ec2Instance| json_or_null(&x.instance.enclave_options, j::write_enclave_options))
+        .column("hibernation_options", T::Json, "Indicates whether the instance is enabled for hibernation.", |x: &Ec2Instance| json_or_null(&x.instance.hibernation_options, j::write_hibernation_options))
+        .column("state_reason", T::Json, "The reason for the most recent state transition.", |x: &Ec2Instance| json_or_null(&x.instance.state_reason, j::write_state_reason))
         .hydrated_column("launch_template_data", T::Json, "The configuration data of the specified instance.", "getEc2LaunchTemplateData", |_x: &Ec2Instance, h| {
             h.get::<Option<Json>>("getEc2LaunchTemplateData").cloned().flatten().map(Value::Json).unwrap_or(Value::Null)
         })
-        .column("licenses", T::Json, "The license configurations for the instance.", |x: &Ec2Instance| list(&x.instance.licenses, j::license_configuration))
-        .column("maintenance_options", T::Json, "The metadata options for the instance.", |x: &Ec2Instance| json_or_null(&x.instance.maintenance_options, j::instance_maintenance_options))
-        .column("metadata_options", T::Json, "The metadata options for the instance.", |x: &Ec2Instance| json_or_null(&x.instance.metadata_options, j::instance_metadata_options_response))
-        .column("network_interfaces", T::Json, "The network interfaces for the instance.", |x: &Ec2Instance| list(&x.instance.network_interfaces, j::instance_network_interface))
-        .column("private_dns_name_options", T::Json, "The options for the instance hostname.", |x: &Ec2Instance| json_or_null(&x.instance.private_dns_name_options, j::private_dns_name_options_response))
-        .column("product_codes", T::Json, "The product codes attached to this instance, if applicable.", |x: &Ec2Instance| list(&x.instance.product_codes, j::product_code))
-        .column("security_groups", T::Json, "The security groups for the instance.", |x: &Ec2Instance| list(&x.instance.security_groups, j::group_identifier))
+        .column("licenses", T::Json, "The license configurations for the instance.", |x: &Ec2Instance| list(&x.instance.licenses, j::write_license_configuration))
+        .column("maintenance_options", T::Json, "The metadata options for the instance.", |x: &Ec2Instance| json_or_null(&x.instance.maintenance_options, j::write_instance_maintenance_options))
+        .column("metadata_options", T::Json, "The metadata options for the instance.", |x: &Ec2Instance| json_or_null(&x.instance.metadata_options, j::write_instance_metadata_options_response))
+        .column("network_interfaces", T::Json, "The network interfaces for the instance.", |x: &Ec2Instance| list(&x.instance.network_interfaces, j::write_instance_network_interface))
+        .column("private_dns_name_options", T::Json, "The options for the instance hostname.", |x: &Ec2Instance| json_or_null(&x.instance.private_dns_name_options, j::write_private_dns_name_options_response))
+        .column("product_codes", T::Json, "The product codes attached to this instance, if applicable.", |x: &Ec2Instance| list(&x.instance.product_codes, j::write_product_code))
+        .column("security_groups", T::Json, "The security groups for the instance.", |x: &Ec2Instance| list(&x.instance.security_groups, j::write_group_identifier))
         .hydrated_column("instance_status", T::Json, "The status of an instance. Instance status includes scheduled events, status checks and instance state information.", "getInstanceStatus", |_x: &Ec2Instance, h| {
             h.get::<Option<Json>>("getInstanceStatus").cloned().flatten().map(Value::Json).unwrap_or(Value::Null)
         })
-        .column("tags_src", T::Json, "A list of tags assigned to the instance.", |x: &Ec2Instance| list(&x.instance.tags, j::tag))
+        .column("tags_src", T::Json, "A list of tags assigned to the instance.", |x: &Ec2Instance| list(&x.instance.tags, j::write_tag))
         .column("title", T::String, "Title of the resource.", |x: &Ec2Instance| Value::from(common::title(x.instance.tags.as_deref(), x.instance.instance_id.as_deref())))
         .column("tags", T::Json, "A map of tags for the resource.", |x: &Ec2Instance| Value::Json(common::tags_map(x.instance.tags.as_deref())))
         .column("akas", T::Json, "Array of globally unique identifier strings (also known as) for the resource.", |x: &Ec2Instance| {

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::pb::steampipe as pb;
 use crate::plugin::plan::{plan, KeyColumn, Plan};
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
-use crate::plugin::value::{encode, ColumnType, Value};
+use crate::plugin::value::{encode_owned, ColumnType, Value};
 
 /// Errors from table functions: any error type, shown to the user by its `Display`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -709,7 +709,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                 continue;
             }
             let c = &self.columns[i];
-            let cell = encode(c.ty, &v).map_err(|message| ScanError::Encode {
+            let cell = encode_owned(c.ty, v).map_err(|message| ScanError::Encode {
                 column: c.name.to_string(),
                 message,
             })?;
