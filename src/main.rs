@@ -4,6 +4,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc returns freed page buffers to the system under many concurrent
+/// scans, where glibc's per-thread arenas kept growing (see tests/reliability.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use steampipe_plugin_aws::{aws, goplugin, logging};
 
 #[derive(Parser)]

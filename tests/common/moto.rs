@@ -338,3 +338,67 @@ impl FaultProxy {
             .collect()
     }
 }
+
+/// The fast EC2/STS endpoint of the benchmarks (`tests/fixtures/bench_endpoint.py`):
+/// pages recorded from moto, replicated to `instances` distinct ids per region.
+pub struct FastEndpoint {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Drop for FastEndpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl FastEndpoint {
+    /// Starts it; `latency_ms` is added to every DescribeInstances page.
+    pub fn start(instances: usize, latency_ms: u64, regions: &[&str]) -> FastEndpoint {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(python())
+            .arg(super::root().join("tests/fixtures/bench_endpoint.py"))
+            .args([
+                "--instances",
+                &instances.to_string(),
+                "--latency-ms",
+                &latency_ms.to_string(),
+            ])
+            .args(["--regions", &regions.join(",")])
+            .arg("--log")
+            .arg(log.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the fast endpoint");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| panic!("fast endpoint did not start: {line:?}"))
+            .to_string();
+        FastEndpoint {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    /// The DescribeInstances pages served so far: (region, offset).
+    pub fn pages(&self) -> Vec<(String, usize)> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+}
