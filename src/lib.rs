@@ -10,6 +10,7 @@ pub mod check;
 pub mod goplugin;
 pub mod install;
 pub mod logging;
+pub mod memory;
 pub mod plugin;
 
 /// Generated code for the wire contracts in `proto/`.

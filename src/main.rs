@@ -5,10 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc returns freed page buffers to the system under many concurrent
-/// scans, where glibc's per-thread arenas kept growing (see tests/reliability.rs).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use steampipe_plugin_aws::{aws, goplugin, logging};
 
 #[derive(Parser)]
@@ -40,6 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         logging::init();
+        steampipe_plugin_aws::memory::limit_arenas();
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

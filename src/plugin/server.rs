@@ -293,6 +293,14 @@ impl<C: ConnectionConfig> Plugin<C> {
         };
         let call_id = req.call_id.clone();
         let coordinator = tokio::spawn(async move {
+            // Whatever way the scan ends, give its pages back to the system.
+            struct Release;
+            impl Drop for Release {
+                fn drop(&mut self) {
+                    crate::memory::release();
+                }
+            }
+            let _release = Release;
             let sem = Arc::new(Semaphore::new(plugin.inner.max_concurrent_connections));
             let mut set = JoinSet::new();
             for (child, connection, limit, ttl) in targets {
