@@ -40,45 +40,10 @@ const EIGHT: [&str; 8] = [
     "ap-southeast-2",
 ];
 
-struct Endpoint {
-    child: std::process::Child,
-    url: String,
-}
+use common::moto::FastEndpoint;
 
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn endpoint(instances: usize, latency_ms: u64, regions: &[&str], page_size: usize) -> Endpoint {
-    let mut child = Command::new(common::moto::python())
-        .arg(common::root().join("tests/fixtures/bench_endpoint.py"))
-        .args([
-            "--instances",
-            &instances.to_string(),
-            "--latency-ms",
-            &latency_ms.to_string(),
-        ])
-        .args(["--page-size", &page_size.to_string()])
-        .args(["--regions", &regions.join(",")])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("bench endpoint");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("ready ")
-        .expect("endpoint ready line")
-        .to_string();
-    Endpoint {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
+fn endpoint(instances: usize, latency_ms: u64, regions: &[&str], page_size: usize) -> FastEndpoint {
+    FastEndpoint::start_paged(instances, latency_ms, regions, page_size)
 }
 
 fn config(url: &str, regions: &[&str]) -> String {
@@ -304,14 +269,14 @@ fn main() {
 
     // 100,000 instances in one region.
     let ep = endpoint(BIG, 0, &[REGION], 0);
-    let _ = sdk_floor(&ep.url); // warm the endpoint's page cache
+    let _ = sdk_floor(&ep.endpoint); // warm the endpoint's page cache
     let (n, floor) = (0..3)
-        .map(|_| sdk_floor(&ep.url))
+        .map(|_| sdk_floor(&ep.endpoint))
         .min_by_key(|r| r.1)
         .unwrap();
     assert_eq!(n, BIG);
     let floor_rate = BIG as f64 / floor.as_secs_f64();
-    let cfg = config(&ep.url, &[REGION]);
+    let cfg = config(&ep.endpoint, &[REGION]);
     let schema = common::run(&scenario(
         &plugin,
         &cfg,
@@ -432,12 +397,12 @@ fn main() {
     let ep = endpoint(per_region, 100, &EIGHT, 100);
     let one = host_run(&scenario(
         &plugin,
-        &config(&ep.url, &[REGION]),
+        &config(&ep.endpoint, &[REGION]),
         vec![scan(&["instance_id"], false), scan(&["instance_id"], false)],
     ));
     let eight = host_run(&scenario(
         &plugin,
-        &config(&ep.url, &EIGHT),
+        &config(&ep.endpoint, &EIGHT),
         vec![scan(&["instance_id"], false), scan(&["instance_id"], false)],
     ));
     let t1 = ends(&one.events)

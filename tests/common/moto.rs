@@ -358,6 +358,16 @@ impl Drop for FastEndpoint {
 impl FastEndpoint {
     /// Starts it; `latency_ms` is added to every DescribeInstances page.
     pub fn start(instances: usize, latency_ms: u64, regions: &[&str]) -> FastEndpoint {
+        FastEndpoint::start_paged(instances, latency_ms, regions, 0)
+    }
+
+    /// Like [`FastEndpoint::start`], serving at most `page_size` instances a page (0: MaxResults).
+    pub fn start_paged(
+        instances: usize,
+        latency_ms: u64,
+        regions: &[&str],
+        page_size: usize,
+    ) -> FastEndpoint {
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(python())
             .arg(super::root().join("tests/fixtures/bench_endpoint.py"))
@@ -368,6 +378,7 @@ impl FastEndpoint {
                 &latency_ms.to_string(),
             ])
             .args(["--regions", &regions.join(",")])
+            .args(["--page-size", &page_size.to_string()])
             .arg("--log")
             .arg(log.path())
             .stdout(Stdio::piped())
