@@ -310,14 +310,8 @@ async fn get_instance(
                     .flat_map(|r| r.instances.unwrap_or_default())
                     .next()
                     .map(|i| (i, region))),
-                Err(err) => {
-                    let err = AwsError::from_sdk("DescribeInstances", &region, err);
-                    if err.is_ignored(&conn, &GET_IGNORED) {
-                        Ok(None)
-                    } else {
-                        Err(err)
-                    }
-                }
+                Err(err) => AwsError::from_sdk("DescribeInstances", &region, err)
+                    .ignored_or(&conn, &GET_IGNORED),
             }
         }
     });
@@ -356,14 +350,10 @@ async fn attribute(
         .await
     {
         Ok(o) => Ok(Some(o)),
-        Err(err) => {
-            let err = AwsError::from_sdk("DescribeInstanceAttribute", &item.region, err);
-            if err.is_ignored(&conn, &[]) {
-                Ok(None)
-            } else {
-                Err(err.into())
-            }
-        }
+        Err(err) => Ok(
+            AwsError::from_sdk("DescribeInstanceAttribute", &item.region, err)
+                .ignored_or(&conn, &[])?,
+        ),
     }
 }
 
@@ -529,14 +519,10 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
                     .launch_template_data
                     .as_ref()
                     .map(j::response_launch_template_data)),
-                Err(err) => {
-                    let err = AwsError::from_sdk("GetLaunchTemplateData", &item.region, err);
-                    if err.is_ignored(&req.connection, &[]) {
-                        Ok(None)
-                    } else {
-                        Err(err.into())
-                    }
-                }
+                Err(err) => Ok(
+                    AwsError::from_sdk("GetLaunchTemplateData", &item.region, err)
+                        .ignored_or(&req.connection, &[])?,
+                ),
             }
         },
     )
@@ -561,14 +547,10 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
                     .as_deref()
                     .and_then(|s| s.first())
                     .map(j::instance_status)),
-                Err(err) => {
-                    let err = AwsError::from_sdk("DescribeInstanceStatus", &item.region, err);
-                    if err.is_ignored(&req.connection, &[]) {
-                        Ok(None)
-                    } else {
-                        Err(err.into())
-                    }
-                }
+                Err(err) => Ok(
+                    AwsError::from_sdk("DescribeInstanceStatus", &item.region, err)
+                        .ignored_or(&req.connection, &[])?,
+                ),
             }
         },
     )

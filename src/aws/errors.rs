@@ -76,6 +76,20 @@ impl AwsError {
         }
     }
 
+    /// `Ok(None)` when [`AwsError::is_ignored`] says so (an empty result),
+    /// else the error itself.
+    pub fn ignored_or<T>(
+        self,
+        conn: &AwsConnection,
+        codes: &[&str],
+    ) -> Result<Option<T>, AwsError> {
+        if self.is_ignored(conn, codes) {
+            Ok(None)
+        } else {
+            Err(self)
+        }
+    }
+
     /// True if `codes` (glob patterns, as Go's `path.Match`) or the
     /// connection's `ignore_error_codes` / `ignore_error_messages` match.
     pub fn is_ignored(&self, conn: &AwsConnection, codes: &[&str]) -> bool {

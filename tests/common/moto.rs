@@ -244,6 +244,28 @@ fn url_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Starts `tests/fixtures/<script>` with `args` and waits for its
+/// `ready PORT` line; returns the process and `http://127.0.0.1:PORT`.
+fn spawn_ready(script: &str, args: &[String]) -> (Child, String) {
+    let mut child = Command::new(python())
+        .arg(super::root().join("tests/fixtures").join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("ready ")
+        .unwrap_or_else(|| panic!("{script} did not start: {line:?}"))
+        .to_string();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
 /// A fault-injecting proxy (`tests/fixtures/fault_proxy.py`) in front of an emulator.
 pub struct FaultProxy {
     child: Child,
@@ -285,26 +307,12 @@ impl FaultProxy {
     /// Starts a proxy to `upstream` with `rules` (see the script's doc).
     pub fn start(upstream: &str, rules: Value) -> FaultProxy {
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(python())
-            .arg(super::root().join("tests/fixtures/fault_proxy.py"))
-            .arg(upstream)
-            .arg(log.path())
-            .arg(rules.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start fault proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("ready ")
-            .unwrap_or_else(|| panic!("fault proxy did not start: {line:?}"));
+        let mut args = vec![upstream.to_string(), log.path().display().to_string()];
+        args.push(rules.to_string());
+        let (child, endpoint) = spawn_ready("fault_proxy.py", &args);
         FaultProxy {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint,
             log,
         }
     }
@@ -369,34 +377,23 @@ impl FastEndpoint {
         page_size: usize,
     ) -> FastEndpoint {
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(python())
-            .arg(super::root().join("tests/fixtures/bench_endpoint.py"))
-            .args([
-                "--instances",
-                &instances.to_string(),
-                "--latency-ms",
-                &latency_ms.to_string(),
-            ])
-            .args(["--regions", &regions.join(",")])
-            .args(["--page-size", &page_size.to_string()])
-            .arg("--log")
-            .arg(log.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the fast endpoint");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("ready ")
-            .unwrap_or_else(|| panic!("fast endpoint did not start: {line:?}"))
-            .to_string();
+        let args: Vec<String> = [
+            "--instances".to_string(),
+            instances.to_string(),
+            "--latency-ms".to_string(),
+            latency_ms.to_string(),
+            "--regions".to_string(),
+            regions.join(","),
+            "--page-size".to_string(),
+            page_size.to_string(),
+            "--log".to_string(),
+            log.path().display().to_string(),
+        ]
+        .into();
+        let (child, endpoint) = spawn_ready("bench_endpoint.py", &args);
         FastEndpoint {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint,
             log,
         }
     }
