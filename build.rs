@@ -15,6 +15,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Rows are encoded once, as they are built (src/plugin/wire.rs).
+        .extern_path(
+            ".proto.ExecuteResponse",
+            "crate::plugin::wire::ExecuteResponse",
+        )
         .compile_fds(fds)?;
     embed_mod()?;
     Ok(())

@@ -897,9 +897,17 @@ fn sixty_seconds_of_64_concurrent_scans_over_8_clients() {
     ));
     let per_round = t.elapsed().as_secs_f64().max(0.5);
     let rounds = ((60.0 / per_round).ceil() as usize).clamp(3, 120);
-    let mut steps = vec![json!({"op": "reattach", "count": 7})];
-    steps.extend((0..rounds).map(|_| round.clone()));
-    let last = steps.len() - 1;
+    // RSS is read in a pause after round 1 and after the last round: the host
+    // sees a scan's end slightly before the plugin has finished the Execute
+    // call and given its pages back, so a reading taken at once can catch that.
+    let pause = json!({"op": "sleep", "ms": 300});
+    let mut steps = vec![
+        json!({"op": "reattach", "count": 7}),
+        round.clone(),
+        pause.clone(),
+    ];
+    steps.extend((1..rounds).map(|_| round.clone()));
+    steps.push(pause);
     let mut pid = 0;
     let mut samples = Vec::new();
     let t = Instant::now();
@@ -907,7 +915,7 @@ fn sixty_seconds_of_64_concurrent_scans_over_8_clients() {
         if e["event"] == "started" {
             pid = e["pid"].as_u64().unwrap();
         }
-        if e["event"] == "parallel_end" && (e["step"] == 1 || e["step"] == last) {
+        if e["event"] == "slept" {
             samples.push(proc_status(pid).0);
         }
     });

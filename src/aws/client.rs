@@ -293,42 +293,64 @@ impl Intercept for CompleteXml {
 /// `Some(root element name)` if `body`, an XML document, ends before its
 /// root element is closed; `None` if it is complete (or empty: nothing to check).
 fn incomplete_xml(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim_start_matches('\u{feff}').trim();
+    // Bytes, not text: only the two ends are looked at, so a page of several
+    // megabytes is neither copied nor validated here (the parser does that).
+    fn trim(mut b: &[u8]) -> &[u8] {
+        while let [first, rest @ ..] = b {
+            if !first.is_ascii_whitespace() {
+                break;
+            }
+            b = rest;
+        }
+        while let [rest @ .., last] = b {
+            if !last.is_ascii_whitespace() {
+                break;
+            }
+            b = rest;
+        }
+        b
+    }
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+    let text = trim(body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body));
     if text.is_empty() {
         return None;
     }
     // Skip the XML declaration, processing instructions, comments and a doctype.
     let mut rest = text;
     loop {
-        rest = rest.trim_start();
-        let skip_to = if rest.starts_with("<?") {
-            "?>"
-        } else if rest.starts_with("<!--") {
-            "-->"
-        } else if rest.starts_with("<!") {
-            ">"
+        rest = trim(rest);
+        let skip_to: &[u8] = if rest.starts_with(b"<?") {
+            b"?>"
+        } else if rest.starts_with(b"<!--") {
+            b"-->"
+        } else if rest.starts_with(b"<!") {
+            b">"
         } else {
             break;
         };
-        match rest.find(skip_to) {
+        match find(rest, skip_to) {
             Some(i) => rest = &rest[i + skip_to.len()..],
             None => return Some(String::new()),
         }
     }
-    let Some(start) = rest.strip_prefix('<') else {
+    let Some(start) = rest.strip_prefix(b"<") else {
         return Some(String::new());
     };
-    let name: String = start
-        .chars()
-        .take_while(|c| !(c.is_whitespace() || *c == '/' || *c == '>'))
-        .collect();
+    let name_len = start
+        .iter()
+        .position(|c| c.is_ascii_whitespace() || *c == b'/' || *c == b'>')
+        .unwrap_or(start.len());
+    let name = &start[..name_len];
     if name.is_empty() {
-        return Some(name);
+        return Some(String::new());
     }
-    let closed = text.ends_with(&format!("</{name}>"))
-        || (text.ends_with("/>") && !start[name.len()..].contains('<'));
-    (!closed).then_some(name)
+    let closed = (text.ends_with(b">")
+        && text[..text.len() - 1].ends_with(name)
+        && text[..text.len() - 1 - name.len()].ends_with(b"</"))
+        || (text.ends_with(b"/>") && !start[name_len..].contains(&b'<'));
+    (!closed).then(|| String::from_utf8_lossy(name).into_owned())
 }
 
 #[cfg(test)]
@@ -349,5 +371,12 @@ mod tests {
         assert_eq!(incomplete_xml(b"<a:Root x='1'/>"), None);
         assert_eq!(incomplete_xml(b"<!-- c --><Root></Root>"), None);
         assert_eq!(incomplete_xml(b""), None);
+        assert_eq!(
+            incomplete_xml(b"\xef\xbb\xbf \n<R a='x'>\xc3\xa9</R>\r\n"),
+            None
+        );
+        assert_eq!(incomplete_xml(b"<R><x/>"), Some("R".into()));
+        assert_eq!(incomplete_xml(b"<R></RR>"), Some("R".into()));
+        assert_eq!(incomplete_xml(b"<RR></R>"), Some("RR".into()));
     }
 }

@@ -562,6 +562,8 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
             .collect(),
         list_instances,
     )
+    // One page of instances may wait while the next page is fetched.
+    .read_ahead(max_results(None) as usize)
 }
 
 #[cfg(test)]

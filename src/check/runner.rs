@@ -158,12 +158,12 @@ pub struct ConnectionSpec {
 }
 
 /// Fetches `columns` of `table` for every connection, through the plugin's own
-/// Execute path. Returns the wire rows.
+/// Execute path. Returns the rows.
 pub async fn fetch(
     connections: &[ConnectionSpec],
     table: &str,
     columns: &[String],
-) -> Result<Vec<pb::ExecuteResponse>, String> {
+) -> Result<Vec<pb::Row>, String> {
     let plugin: Plugin<AwsConnection> = crate::aws::plugin();
     let configs: Vec<pb::ConnectionConfig> = connections
         .iter()
@@ -201,7 +201,11 @@ pub async fn fetch(
     let mut stream = plugin.execute(req).map_err(|s| s.message().to_string())?;
     let mut rows = Vec::new();
     while let Some(r) = stream.next().await {
-        rows.push(r.map_err(|s| s.message().to_string())?);
+        let r = r.map_err(|s| s.message().to_string())?;
+        let row = r
+            .decode_row()
+            .map_err(|e| format!("{}: a row of {table} does not decode: {e}", r.connection))?;
+        rows.push(row.unwrap_or_default());
     }
     Ok(rows)
 }
@@ -244,7 +248,7 @@ fn to_sql(c: Option<&pb::Column>) -> rusqlite::types::Value {
 pub fn load_sqlite(
     schema: &pb::TableSchema,
     table: &str,
-    rows: &[pb::ExecuteResponse],
+    rows: &[pb::Row],
 ) -> rusqlite::Result<rusqlite::Connection> {
     let db = rusqlite::Connection::open_in_memory()?;
     let defs: Vec<String> = schema
@@ -268,11 +272,8 @@ pub fn load_sqlite(
     {
         let mut stmt = tx.prepare(&sql)?;
         for r in rows {
-            let cols = r.row.as_ref().map(|r| &r.columns);
-            let values: Vec<rusqlite::types::Value> = names
-                .iter()
-                .map(|n| to_sql(cols.and_then(|c| c.get(*n))))
-                .collect();
+            let values: Vec<rusqlite::types::Value> =
+                names.iter().map(|n| to_sql(r.columns.get(*n))).collect();
             stmt.execute(rusqlite::params_from_iter(values))?;
         }
     }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 
 use crate::pb::steampipe as pb;
+use crate::plugin::wire::ExecuteResponse;
 
 /// What identifies a family of scans that can serve each other.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -54,7 +55,7 @@ impl CacheKey {
 struct Entry {
     columns: Vec<String>,
     limit: Option<u64>,
-    rows: Arc<Vec<pb::ExecuteResponse>>,
+    rows: Arc<Vec<ExecuteResponse>>,
     bytes: usize,
     expires: Instant,
     inserted: Instant,
@@ -88,7 +89,7 @@ impl QueryCache {
         key: &CacheKey,
         columns: &[String],
         limit: Option<u64>,
-    ) -> Option<Arc<Vec<pb::ExecuteResponse>>> {
+    ) -> Option<Arc<Vec<ExecuteResponse>>> {
         let now = Instant::now();
         let mut entries = self.entries.lock().expect("cache lock");
         let list = entries.get_mut(key)?;
@@ -112,7 +113,7 @@ impl QueryCache {
         key: CacheKey,
         columns: Vec<String>,
         limit: Option<u64>,
-        rows: Vec<pb::ExecuteResponse>,
+        rows: Vec<ExecuteResponse>,
         ttl: Duration,
         max_bytes: usize,
     ) {
@@ -177,16 +178,17 @@ impl QueryCache {
 mod tests {
     use super::*;
 
-    fn row(n: i64) -> pb::ExecuteResponse {
-        let mut columns = HashMap::new();
-        columns.insert(
-            "n".to_string(),
-            pb::Column {
+    fn row(n: i64) -> ExecuteResponse {
+        let mut enc = crate::plugin::wire::RowEncoder::default();
+        enc.cell(
+            "n",
+            &pb::Column {
                 value: Some(pb::column::Value::IntValue(n)),
             },
         );
-        pb::ExecuteResponse {
-            row: Some(pb::Row { columns }),
+        ExecuteResponse {
+            row: enc.finish(),
+            has_row: true,
             metadata: None,
             connection: "c".into(),
         }

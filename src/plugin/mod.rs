@@ -11,6 +11,7 @@ pub mod quals;
 pub mod server;
 pub mod table;
 pub mod value;
+pub mod wire;
 
 pub use config::{Attributes, ConfigError, ConnectionConfig};
 pub use plan::{KeyColumn, Require};

@@ -16,7 +16,8 @@ use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
 use crate::plugin::cache::{CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
 use crate::plugin::quals::QualMap;
-use crate::plugin::table::{Scan, ScanError, TableDef};
+use crate::plugin::table::{KeptRows, RowSender, Scan, ScanError, TableDef};
+use crate::plugin::wire;
 use crate::plugin::PROTOCOL_VERSION;
 
 enum Connection<C> {
@@ -321,7 +322,7 @@ impl<C: ConnectionConfig> Plugin<C> {
                 set.spawn(async move {
                     let _permit = sem.acquire_owned().await;
                     let r = match ttl {
-                        None => table.scan(scan, tx).await,
+                        None => table.scan(scan, RowSender::new(tx)).await,
                         Some(ttl) => {
                             plugin
                                 .cached_scan(table, scan, tx, key, columns, limit, ttl, max_bytes)
@@ -387,7 +388,7 @@ impl<C: ConnectionConfig> Plugin<C> {
         &self,
         table: Arc<dyn TableDef<C>>,
         scan: Scan<C>,
-        tx: crate::plugin::table::RowSender,
+        tx: mpsc::Sender<Result<wire::ExecuteResponse, Status>>,
         key: CacheKey,
         columns: Vec<String>,
         limit: Option<u64>,
@@ -415,33 +416,13 @@ impl<C: ConnectionConfig> Plugin<C> {
             }
             return Ok(sent);
         }
-        let (inner_tx, mut inner_rx) = mpsc::channel(64);
-        let handle = tokio::spawn(table.scan(scan, inner_tx));
-        let _guard = AbortOnDrop(handle.abort_handle());
-        let mut kept = Vec::new();
-        let mut bytes = 0usize;
-        let mut keep = true;
-        while let Some(item) = inner_rx.recv().await {
-            if let (true, Ok(row)) = (keep, &item) {
-                bytes += prost::Message::encoded_len(row);
-                if bytes > max_bytes {
-                    keep = false;
-                    kept = Vec::new();
-                } else {
-                    kept.push(row.clone());
-                }
+        // Rows go straight to the client; a reference to each is kept on the way.
+        let kept = Arc::new(KeptRows::new(max_bytes));
+        let result = table.scan(scan, RowSender::keeping(tx, kept.clone())).await;
+        if result.is_ok() {
+            if let Some(rows) = kept.take() {
+                cache.put(key, columns, limit, rows, ttl, max_bytes);
             }
-            if tx.send(item).await.is_err() {
-                return Err(ScanError::Cancelled);
-            }
-        }
-        let result = match handle.await {
-            Ok(r) => r,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(ScanError::Cancelled),
-        };
-        if result.is_ok() && keep {
-            cache.put(key, columns, limit, kept, ttl, max_bytes);
         }
         result
     }
@@ -467,12 +448,12 @@ impl Drop for AbortOnDrop {
 
 /// The rows of one Execute call. Dropping it (the client went away) aborts the scan.
 pub struct RowStream {
-    rx: mpsc::Receiver<Result<pb::ExecuteResponse, Status>>,
+    rx: mpsc::Receiver<Result<wire::ExecuteResponse, Status>>,
     guard: AbortOnDrop,
 }
 
 impl Stream for RowStream {
-    type Item = Result<pb::ExecuteResponse, Status>;
+    type Item = Result<wire::ExecuteResponse, Status>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         let _ = &self.guard;
         self.rx.poll_recv(cx)

@@ -14,7 +14,6 @@
 //! dropped: pagination stops.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,6 +25,7 @@ use crate::pb::steampipe as pb;
 use crate::plugin::plan::{plan, KeyColumn, Plan};
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::value::{encode_owned, ColumnType, Value};
+use crate::plugin::wire::{self, RowEncoder};
 
 /// Errors from table functions: any error type, shown to the user by its `Display`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -166,6 +166,7 @@ pub struct Table<C, I> {
     get: Option<(Vec<KeyColumn>, GetFn<C, I>)>,
     hydrates: Vec<(&'static str, HydrateFn<C, I>)>,
     hydrate_concurrency: usize,
+    read_ahead: usize,
     get_concurrency: usize,
 }
 
@@ -180,6 +181,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             get: None,
             hydrates: Vec::new(),
             hydrate_concurrency: 10,
+            read_ahead: 64,
             get_concurrency: 10,
         }
     }
@@ -271,6 +273,15 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
     /// How many items may be hydrated at once (default 10).
     pub fn hydrate_concurrency(mut self, n: usize) -> Self {
         self.hydrate_concurrency = n.max(1);
+        self
+    }
+
+    /// How many listed items may wait for the row builder (default 64). Set it
+    /// to the API's page size so that the next page is fetched while the rows
+    /// of the last one are built and sent, and at most that many items (plus
+    /// the page in flight) are held when the client reads slowly.
+    pub fn read_ahead(mut self, items: usize) -> Self {
+        self.read_ahead = items.max(1);
         self
     }
 
@@ -403,8 +414,76 @@ pub struct Scan<C> {
     pub ctx_json: Arc<Vec<u8>>,
 }
 
-/// Where rows go: the gRPC response stream.
-pub type RowSender = mpsc::Sender<Result<pb::ExecuteResponse, tonic::Status>>;
+/// Where rows go: the gRPC response stream, and, for a scan that will be
+/// cached, a copy of each row (a reference to the same bytes) kept on the way.
+#[derive(Clone)]
+pub struct RowSender {
+    tx: mpsc::Sender<Result<wire::ExecuteResponse, tonic::Status>>,
+    keep: Option<Arc<KeptRows>>,
+}
+
+impl RowSender {
+    /// Rows go to `tx` only.
+    pub fn new(tx: mpsc::Sender<Result<wire::ExecuteResponse, tonic::Status>>) -> Self {
+        RowSender { tx, keep: None }
+    }
+
+    /// Rows go to `tx`, and are kept in `keep` as they pass.
+    pub fn keeping(
+        tx: mpsc::Sender<Result<wire::ExecuteResponse, tonic::Status>>,
+        keep: Arc<KeptRows>,
+    ) -> Self {
+        RowSender {
+            tx,
+            keep: Some(keep),
+        }
+    }
+
+    /// Sends one row; an error if the receiver is gone.
+    pub async fn send(&self, row: wire::ExecuteResponse) -> Result<(), ScanStopped> {
+        if let Some(k) = &self.keep {
+            k.keep(&row);
+        }
+        self.tx.send(Ok(row)).await.map_err(|_| ScanStopped)
+    }
+}
+
+/// The rows of a scan kept for the query cache, up to a size budget (past
+/// it, none are kept: a partial result is never cached).
+pub struct KeptRows {
+    max_bytes: usize,
+    state: std::sync::Mutex<(Vec<wire::ExecuteResponse>, usize, bool)>,
+}
+
+impl KeptRows {
+    /// Keeps at most `max_bytes` of encoded rows.
+    pub fn new(max_bytes: usize) -> Self {
+        KeptRows {
+            max_bytes,
+            state: std::sync::Mutex::new((Vec::new(), 0, false)),
+        }
+    }
+
+    fn keep(&self, row: &wire::ExecuteResponse) {
+        use prost::Message;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.2 {
+            return;
+        }
+        st.1 += row.encoded_len();
+        if st.1 > self.max_bytes {
+            *st = (Vec::new(), st.1, true);
+        } else {
+            st.0.push(row.clone());
+        }
+    }
+
+    /// The rows, or `None` if they went past the budget.
+    pub fn take(&self) -> Option<Vec<wire::ExecuteResponse>> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (!st.2).then(|| std::mem::take(&mut st.0))
+    }
+}
 
 /// A table with its item type erased, as the plugin serves it.
 pub trait TableDef<C>: Send + Sync {
@@ -419,7 +498,10 @@ pub trait TableDef<C>: Send + Sync {
 }
 
 enum ConsumerEnd {
+    /// the items ran out
     Done,
+    /// the pushed-down limit was reached; the rest of the fetch is moot
+    Limit,
     ClientGone,
     Failed(ScanError),
 }
@@ -485,7 +567,8 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> TableDef<C> for Table<C
 /// The columns of a row being built: index into `Table::columns`, and whether
 /// the query asked for it (else it is only read to filter).
 struct RowShape {
-    emit: Vec<usize>,
+    /// by column index: whether the row carries it
+    emitted: Vec<bool>,
     extract: Vec<usize>,
     hydrates: Vec<usize>,
     filters: Vec<(usize, Vec<Qual>)>,
@@ -497,12 +580,19 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
     }
 
     fn shape(&self, requested: &[String], quals: &QualMap) -> RowShape {
-        let mut emit: Vec<usize> = requested.iter().filter_map(|n| self.index_of(n)).collect();
-        emit.dedup();
+        let mut emitted = vec![false; self.columns.len()];
+        let mut emit: Vec<usize> = Vec::new();
+        for i in requested.iter().filter_map(|n| self.index_of(n)) {
+            if !emitted[i] {
+                emitted[i] = true;
+                emit.push(i);
+            }
+        }
         if emit.is_empty() {
             // count(*) asks for no column; a row still needs one real value.
             if let Some(first) = self.columns.iter().position(|c| c.hydrate.is_none()) {
                 emit.push(first);
+                emitted[first] = true;
             }
         }
         // Exact filtering on key-column quals, so a pushed-down limit counts
@@ -544,7 +634,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             }
         }
         RowShape {
-            emit,
+            emitted,
             extract,
             hydrates,
             filters,
@@ -558,33 +648,53 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let shape = Arc::new(self.shape(&scan.columns, &scan.quals));
         let columns = Arc::new(scan.columns.clone());
 
-        let (item_tx, item_rx) = mpsc::channel::<Arc<I>>(64);
-        let producer = self
-            .clone()
-            .produce(plan, &scan, columns, ItemSink { tx: item_tx });
+        let (item_tx, item_rx) = mpsc::channel::<Arc<I>>(self.read_ahead);
+        // The producer (API calls and response parsing) runs as its own task,
+        // so that it parses the next page on one core while this task builds
+        // and encodes rows on another. Dropping `producer` aborts it.
+        let mut producer = AbortOnDrop(tokio::spawn(self.clone().produce(
+            plan,
+            &scan,
+            columns,
+            ItemSink { tx: item_tx },
+        )));
         let consumer = self.clone().consume(&scan, shape, item_rx, out);
-        tokio::pin!(producer, consumer);
+        tokio::pin!(consumer);
 
+        // How the producer ended: Some(error) if the fetch failed.
+        fn fetch_outcome(
+            r: Result<Result<(), BoxError>, tokio::task::JoinError>,
+        ) -> Option<BoxError> {
+            match r {
+                Ok(Ok(())) => None,
+                // Rows already fetched still go out (as the Go SDK streams
+                // them); the error ends the stream after.
+                Ok(Err(e)) => e.downcast_ref::<ScanStopped>().is_none().then_some(e),
+                // A panicking table function fails this scan, as it would
+                // had it run in this task.
+                Err(j) if j.is_panic() => std::panic::resume_unwind(j.into_panic()),
+                Err(_) => None,
+            }
+        }
         let mut produced = false;
         let mut fetch_error = None;
         loop {
             tokio::select! {
-                r = &mut producer, if !produced => {
+                r = &mut producer.0, if !produced => {
                     produced = true;
-                    if let Err(e) = r {
-                        if e.downcast_ref::<ScanStopped>().is_none() {
-                            // Rows already fetched still go out (as the Go SDK
-                            // streams them); the error ends the stream after.
-                            fetch_error = Some(e);
-                        }
-                    }
+                    fetch_error = fetch_outcome(r);
                 }
                 (end, rows) = &mut consumer => {
+                    if matches!(end, ConsumerEnd::Done) && !produced {
+                        // The items ran out because the producer ended; its
+                        // result may not be in yet. Never drop its error.
+                        fetch_error = fetch_outcome((&mut producer.0).await);
+                    }
                     return match (end, fetch_error) {
                         (ConsumerEnd::ClientGone, _) => Err(ScanError::Cancelled),
                         (ConsumerEnd::Failed(e), _) => Err(e),
                         (ConsumerEnd::Done, Some(e)) => Err(ScanError::Fetch(e)),
-                        (ConsumerEnd::Done, None) => Ok(rows),
+                        (ConsumerEnd::Done, None) | (ConsumerEnd::Limit, _) => Ok(rows),
                     };
                 }
             }
@@ -699,13 +809,12 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         &self,
         shape: &RowShape,
         values: Vec<(usize, Value)>,
-        connection_name: &str,
-        ctx_json: &Arc<Vec<u8>>,
-    ) -> Result<pb::ExecuteResponse, ScanError> {
-        use pb::column::Value as Cell;
-        let mut columns = HashMap::with_capacity(shape.emit.len() + 3);
+        out: &RowOut,
+        size_hint: &mut usize,
+    ) -> Result<wire::ExecuteResponse, ScanError> {
+        let mut row = RowEncoder::with_capacity(*size_hint);
         for (i, v) in values {
-            if !shape.emit.contains(&i) {
+            if !shape.emitted[i] {
                 continue;
             }
             let c = &self.columns[i];
@@ -713,26 +822,15 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                 column: c.name.to_string(),
                 message,
             })?;
-            columns.insert(c.name.to_string(), cell);
+            row.cell(c.name, &cell);
         }
-        columns.insert(
-            "sp_connection_name".to_string(),
-            pb::Column {
-                value: Some(Cell::StringValue(connection_name.to_string())),
-            },
-        );
-        for name in ["sp_ctx", "_ctx"] {
-            columns.insert(
-                name.to_string(),
-                pb::Column {
-                    value: Some(Cell::JsonValue(ctx_json.as_ref().clone())),
-                },
-            );
-        }
-        Ok(pb::ExecuteResponse {
-            row: Some(pb::Row { columns }),
+        row.raw(&out.trailer);
+        *size_hint = (*size_hint).max(row.as_bytes().len() + row.as_bytes().len() / 8);
+        Ok(wire::ExecuteResponse {
+            row: row.finish(),
+            has_row: true,
             metadata: None,
-            connection: connection_name.to_string(),
+            connection: out.connection.clone(),
         })
     }
 
@@ -745,26 +843,25 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
     ) -> BoxFuture<(ConsumerEnd, u64)> {
         let connection = scan.connection.clone();
         let connection_name = scan.connection_name.clone();
-        let ctx_json = scan.ctx_json.clone();
+        let row_out = RowOut::new(&connection_name, &scan.ctx_json, out);
         let limit = scan.limit;
         Box::pin(async move {
+            let out = row_out;
+            let mut size_hint = 256;
             let mut rows: u64 = 0;
             if limit == Some(0) {
-                return (ConsumerEnd::Done, 0);
+                return (ConsumerEnd::Limit, 0);
             }
             if shape.hydrates.is_empty() {
                 while let Some(item) = items.recv().await {
                     let built = self
                         .build_row(&shape, &connection, &connection_name, item)
                         .await;
-                    match self
-                        .deliver(&shape, built, &connection_name, &ctx_json, &out)
-                        .await
-                    {
+                    match self.deliver(&shape, built, &out, &mut size_hint).await {
                         Ok(true) => {
                             rows += 1;
                             if Some(rows) == limit {
-                                return (ConsumerEnd::Done, rows);
+                                return (ConsumerEnd::Limit, rows);
                             }
                         }
                         Ok(false) => {}
@@ -787,14 +884,11 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                 })
                 .buffered(self.hydrate_concurrency);
             while let Some(b) = built.next().await {
-                match self
-                    .deliver(&shape, b, &connection_name, &ctx_json, &out)
-                    .await
-                {
+                match self.deliver(&shape, b, &out, &mut size_hint).await {
                     Ok(true) => {
                         rows += 1;
                         if Some(rows) == limit {
-                            return (ConsumerEnd::Done, rows);
+                            return (ConsumerEnd::Limit, rows);
                         }
                     }
                     Ok(false) => {}
@@ -810,9 +904,8 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         &self,
         shape: &RowShape,
         built: Result<Option<Vec<(usize, Value)>>, ScanError>,
-        connection_name: &str,
-        ctx_json: &Arc<Vec<u8>>,
-        out: &RowSender,
+        out: &RowOut,
+        size_hint: &mut usize,
     ) -> Result<bool, ConsumerEnd> {
         let values = match built {
             Ok(Some(v)) => v,
@@ -820,11 +913,52 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             Err(e) => return Err(ConsumerEnd::Failed(e)),
         };
         let resp = self
-            .encode_row(shape, values, connection_name, ctx_json)
+            .encode_row(shape, values, out, size_hint)
             .map_err(ConsumerEnd::Failed)?;
-        out.send(Ok(resp))
+        out.tx
+            .send(resp)
             .await
             .map_err(|_| ConsumerEnd::ClientGone)?;
         Ok(true)
+    }
+}
+
+/// Aborts a spawned task when dropped (the scan ended or was cancelled).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Where a scan's rows go, with what every row of the scan ends with: the
+/// connection name and the reserved columns, encoded once per scan.
+struct RowOut {
+    tx: RowSender,
+    connection: Arc<str>,
+    trailer: Vec<u8>,
+}
+
+impl RowOut {
+    fn new(connection_name: &str, ctx_json: &[u8], tx: RowSender) -> RowOut {
+        use pb::column::Value as Cell;
+        let mut trailer = RowEncoder::default();
+        trailer.cell(
+            "sp_connection_name",
+            &pb::Column {
+                value: Some(Cell::StringValue(connection_name.to_string())),
+            },
+        );
+        let ctx = pb::Column {
+            value: Some(Cell::JsonValue(ctx_json.to_vec())),
+        };
+        trailer.cell("sp_ctx", &ctx);
+        trailer.cell("_ctx", &ctx);
+        RowOut {
+            tx,
+            connection: Arc::from(connection_name),
+            trailer: trailer.as_bytes().to_vec(),
+        }
     }
 }
