@@ -270,6 +270,11 @@ async fn list_instances(
                         .await?;
                     }
                 }
+                // A pushed-down limit met: no further page (as the Go SDK's
+                // RowsRemaining check).
+                if !sink.wants_more().await {
+                    break;
+                }
             }
             Ok::<(), BoxError>(())
         }

@@ -122,13 +122,40 @@ pub struct HydrateRequest<C> {
 /// busy (back-pressure) and fails once no more rows are wanted.
 pub struct ItemSink<I> {
     tx: mpsc::Sender<Arc<I>>,
+    progress: Arc<Progress>,
 }
 
 impl<I> Clone for ItemSink<I> {
     fn clone(&self) -> Self {
         ItemSink {
             tx: self.tx.clone(),
+            progress: self.progress.clone(),
         }
+    }
+}
+
+/// How far a scan with a pushed-down limit has got: items pushed, items the
+/// row builder has taken (kept or rejected by the key-column quals), rows sent.
+#[derive(Default)]
+struct Progress {
+    limit: Option<u64>,
+    pushed: std::sync::atomic::AtomicU64,
+    taken: std::sync::atomic::AtomicU64,
+    sent: std::sync::atomic::AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+impl Progress {
+    fn took(&self, sent: bool) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.limit.is_none() {
+            return;
+        }
+        if sent {
+            self.sent.fetch_add(1, SeqCst);
+        }
+        self.taken.fetch_add(1, SeqCst);
+        self.changed.notify_waiters();
     }
 }
 
@@ -141,11 +168,46 @@ pub struct ScanStopped;
 impl<I> ItemSink<I> {
     /// Sends one item downstream.
     pub async fn push(&self, item: I) -> Result<(), ScanStopped> {
+        self.progress
+            .pushed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.tx.send(Arc::new(item)).await.map_err(|_| ScanStopped)
     }
+
     /// True once no more items are wanted.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+
+    /// Whether another page is needed, for a List function to ask before
+    /// fetching one. Without a limit, always (until the scan stops). With a
+    /// limit: yes while fewer items than the limit were pushed; otherwise it
+    /// waits for the row builder to take what was pushed and says yes only if
+    /// the quals rejected enough of it that the limit is not met. So a
+    /// limited scan never fetches a page it does not need.
+    pub async fn wants_more(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        let p = &self.progress;
+        let Some(limit) = p.limit else {
+            return !self.tx.is_closed();
+        };
+        loop {
+            let changed = p.changed.notified();
+            if self.tx.is_closed() || p.sent.load(SeqCst) >= limit {
+                return false;
+            }
+            let pushed = p.pushed.load(SeqCst);
+            if pushed < limit {
+                return true;
+            }
+            if p.taken.load(SeqCst) >= pushed {
+                return true; // all taken, and the limit is still not met
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = self.tx.closed() => return false,
+            }
+        }
     }
 }
 
@@ -652,13 +714,22 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         // The producer (API calls and response parsing) runs as its own task,
         // so that it parses the next page on one core while this task builds
         // and encodes rows on another. Dropping `producer` aborts it.
+        let progress = Arc::new(Progress {
+            limit: scan.limit,
+            ..Default::default()
+        });
         let mut producer = AbortOnDrop(tokio::spawn(self.clone().produce(
             plan,
             &scan,
             columns,
-            ItemSink { tx: item_tx },
+            ItemSink {
+                tx: item_tx,
+                progress: progress.clone(),
+            },
         )));
-        let consumer = self.clone().consume(&scan, shape, item_rx, out);
+        let consumer = self
+            .clone()
+            .consume(&scan, shape, item_rx, out, progress.clone());
         tokio::pin!(consumer);
 
         // How the producer ended: Some(error) if the fetch failed.
@@ -840,6 +911,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         shape: Arc<RowShape>,
         mut items: mpsc::Receiver<Arc<I>>,
         out: RowSender,
+        progress: Arc<Progress>,
     ) -> BoxFuture<(ConsumerEnd, u64)> {
         let connection = scan.connection.clone();
         let connection_name = scan.connection_name.clone();
@@ -857,7 +929,11 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                     let built = self
                         .build_row(&shape, &connection, &connection_name, item)
                         .await;
-                    match self.deliver(&shape, built, &out, &mut size_hint).await {
+                    let delivered = self.deliver(&shape, built, &out, &mut size_hint).await;
+                    if let Ok(sent) = delivered {
+                        progress.took(sent);
+                    }
+                    match delivered {
                         Ok(true) => {
                             rows += 1;
                             if Some(rows) == limit {
@@ -884,7 +960,11 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                 })
                 .buffered(self.hydrate_concurrency);
             while let Some(b) = built.next().await {
-                match self.deliver(&shape, b, &out, &mut size_hint).await {
+                let delivered = self.deliver(&shape, b, &out, &mut size_hint).await;
+                if let Ok(sent) = delivered {
+                    progress.took(sent);
+                }
+                match delivered {
                     Ok(true) => {
                         rows += 1;
                         if Some(rows) == limit {
