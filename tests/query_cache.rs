@@ -1,6 +1,7 @@
 //! The query cache, as Steampipe's: repeated scans covered by a cached one are
 //! served without calling AWS; per-scan and host settings, TTL, clearing a
-//! connection, and concurrent identical scans sharing one fetch. Shown by
+//! connection, concurrent identical scans sharing one fetch, and stricter
+//! scans served from a complete looser one. Shown by
 //! counting the DescribeInstances calls the moto emulator recorded.
 
 mod common;
@@ -187,4 +188,72 @@ fn concurrent_identical_scans_share_one_fetch() {
         assert_eq!(s["row_digest"], scans[0]["row_digest"]);
     }
     assert_eq!(describe_calls(key), 2, "8 scans, one fetch per region");
+}
+
+fn scan_where(columns: &[&str], quals: Value, limit: Option<i64>) -> Value {
+    json!({"op": "execute", "request": execute("aws_ec2_instance", "aws", columns, quals, limit)})
+}
+
+#[test]
+fn a_stricter_scan_is_served_from_a_complete_looser_one_and_filtered() {
+    let key = "AKIDCACHELOOSER";
+    let running = qual(
+        "instance_state",
+        "=",
+        Some(json!({"stringValue": "running"})),
+    );
+    let ev = run(&scenario_for(
+        key,
+        vec![
+            // 0: complete, no quals
+            scan(&["instance_id", "instance_state"], None),
+            // 1: stricter, served and filtered here (the qual's column was kept)
+            scan_where(&["instance_id", "instance_state"], running.clone(), None),
+            // 2: stricter with a limit: the limit counts only matching rows
+            scan_where(&["instance_id"], running.clone(), Some(2)),
+        ],
+    ));
+    let all = rows(&ev, 0);
+    assert_eq!(all.len(), instances());
+    let mut want: Vec<String> = all
+        .iter()
+        .filter(|r| r["values"]["instance_state"] == "running")
+        .map(|r| r["values"]["instance_id"].as_str().unwrap().to_string())
+        .collect();
+    want.sort();
+    assert!(
+        !want.is_empty() && want.len() < all.len(),
+        "the fleet has running and other instances"
+    );
+    assert_eq!(ids(&ev, 1), want, "exactly the running instances");
+    let limited = ids(&ev, 2);
+    assert_eq!(limited.len(), 2);
+    assert!(limited.iter().all(|id| want.contains(id)), "{limited:?}");
+    assert_eq!(
+        describe_calls(key),
+        2,
+        "the stricter scans made no DescribeInstances call"
+    );
+
+    // A cached scan with a limit is not complete, and one whose rows lack the
+    // qual's column cannot be filtered before a limit: both fetch.
+    let key = "AKIDCACHELOOSER2";
+    run(&scenario_for(
+        key,
+        vec![
+            scan(&["instance_id", "instance_state"], Some(100)),
+            scan_where(&["instance_id"], running.clone(), None),
+            scan(&["instance_id"], None),
+            scan_where(
+                &["instance_id"],
+                qual(
+                    "instance_state",
+                    "=",
+                    Some(json!({"stringValue": "stopped"})),
+                ),
+                Some(2),
+            ),
+        ],
+    ));
+    assert_eq!(describe_calls(key), 2 + 2 + 2 + 2);
 }

@@ -3,7 +3,8 @@
 //! say so, for the smaller of the two TTLs, within `max_size_mb`. A scan is
 //! served from a cached scan of the same connection and table with the same
 //! quals, whose columns cover the requested ones and whose limit (if any) is
-//! no smaller. `SetConnectionCacheOptions` clears a connection's entries.
+//! no smaller; or from a complete cached scan with a subset of its quals (as
+//! Steampipe's cache does), the rows then filtered by the quals it lacks. `SetConnectionCacheOptions` clears a connection's entries.
 //! Concurrent identical scans share one fetch: the later ones wait for the
 //! first and are then served from what it cached.
 
@@ -16,40 +17,77 @@ use prost::Message;
 use crate::pb::steampipe as pb;
 use crate::plugin::wire::ExecuteResponse;
 
-/// What identifies a family of scans that can serve each other.
+/// What identifies a scan for the cache: connection, table and quals.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     /// the (child) connection
     pub connection: String,
     /// the table
     pub table: String,
-    /// the quals, canonical (sorted, encoded)
-    pub quals: Vec<u8>,
+    /// the quals, one canonical part per qual (`column`, NUL, encoded
+    /// `Qual`), sorted and without repeats
+    pub quals: Vec<Vec<u8>>,
 }
 
 impl CacheKey {
     /// The key of a scan of `table` on `connection` with `quals`.
     pub fn new(connection: &str, table: &str, quals: &HashMap<String, pb::Quals>) -> CacheKey {
-        let mut cols: Vec<(&String, &pb::Quals)> = quals.iter().collect();
-        cols.sort_by(|a, b| a.0.cmp(b.0));
-        let mut bytes = Vec::new();
-        for (c, q) in cols {
-            bytes.extend_from_slice(c.as_bytes());
-            bytes.push(0);
-            let mut encoded: Vec<Vec<u8>> = q.quals.iter().map(|x| x.encode_to_vec()).collect();
-            encoded.sort();
-            for e in encoded {
-                bytes.extend_from_slice(&(e.len() as u64).to_le_bytes());
-                bytes.extend_from_slice(&e);
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        for (c, q) in quals {
+            for one in &q.quals {
+                let mut part = c.as_bytes().to_vec();
+                part.push(0);
+                one.encode(&mut part).expect("a Vec grows");
+                parts.push(part);
             }
-            bytes.push(0xff);
         }
+        parts.sort();
+        parts.dedup();
         CacheKey {
             connection: connection.to_string(),
             table: table.to_string(),
-            quals: bytes,
+            quals: parts,
         }
     }
+
+    /// The quals of this key that `looser` lacks, if `looser` has no qual this
+    /// key lacks (then every row of this key's scan is a row of `looser`'s).
+    fn extra_over(&self, looser: &CacheKey) -> Option<Vec<Vec<u8>>> {
+        if self.connection != looser.connection || self.table != looser.table {
+            return None;
+        }
+        if !looser
+            .quals
+            .iter()
+            .all(|q| self.quals.binary_search(q).is_ok())
+        {
+            return None;
+        }
+        Some(
+            self.quals
+                .iter()
+                .filter(|q| looser.quals.binary_search(q).is_err())
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+/// Decodes a canonical qual part back into (column, qual).
+pub fn decode_part(part: &[u8]) -> Option<(String, pb::Qual)> {
+    let nul = part.iter().position(|b| *b == 0)?;
+    let column = std::str::from_utf8(&part[..nul]).ok()?.to_string();
+    let qual = pb::Qual::decode(&part[nul + 1..]).ok()?;
+    Some((column, qual))
+}
+
+/// A scan served from the cache.
+pub struct Hit {
+    /// the cached rows
+    pub rows: Arc<Vec<ExecuteResponse>>,
+    /// quals of the request that the cached scan did not have (canonical
+    /// parts, see [`decode_part`]): the rows must still be filtered by them
+    pub extra: Vec<Vec<u8>>,
 }
 
 struct Entry {
@@ -83,28 +121,59 @@ impl QueryCache {
             .clone()
     }
 
-    /// Cached rows that serve a scan wanting `columns` with `limit`.
+    /// Cached rows that serve a scan wanting `columns` with `limit`: from a
+    /// scan with the same quals whose columns cover these and whose limit (if
+    /// any) is no smaller; else from a complete (unlimited) scan with fewer
+    /// quals whose columns cover these, if `usable(its columns, extra quals)`
+    /// says the rows can be filtered by the extra quals.
     pub fn get(
         &self,
         key: &CacheKey,
         columns: &[String],
         limit: Option<u64>,
-    ) -> Option<Arc<Vec<ExecuteResponse>>> {
+        usable: impl Fn(&[String], &[Vec<u8>]) -> bool,
+    ) -> Option<Hit> {
         let now = Instant::now();
         let mut entries = self.entries.lock().expect("cache lock");
-        let list = entries.get_mut(key)?;
-        list.retain(|e| e.expires > now);
-        let hit = list.iter().find(|e| {
-            let covers = columns.is_empty() || columns.iter().all(|c| e.columns.contains(c));
-            let enough = match (e.limit, limit) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(have), Some(want)) => have >= want,
+        let covers =
+            |e: &Entry| columns.is_empty() || columns.iter().all(|c| e.columns.contains(c));
+        if let Some(list) = entries.get_mut(key) {
+            list.retain(|e| e.expires > now);
+            let hit = list.iter().find(|e| {
+                let enough = match (e.limit, limit) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(have), Some(want)) => have >= want,
+                };
+                covers(e) && enough
+            });
+            if let Some(hit) = hit {
+                self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Some(Hit {
+                    rows: hit.rows.clone(),
+                    extra: Vec::new(),
+                });
+            }
+        }
+        for (k, list) in entries.iter() {
+            let Some(extra) = key.extra_over(k) else {
+                continue;
             };
-            covers && enough
-        })?;
-        self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Some(hit.rows.clone())
+            if extra.is_empty() {
+                continue; // the same key, seen above
+            }
+            let hit = list.iter().find(|e| {
+                e.expires > now && e.limit.is_none() && covers(e) && usable(&e.columns, &extra)
+            });
+            if let Some(hit) = hit {
+                self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Some(Hit {
+                    rows: hit.rows.clone(),
+                    extra,
+                });
+            }
+        }
+        None
     }
 
     /// Stores a complete scan.
@@ -206,16 +275,78 @@ mod tests {
             Duration::from_secs(60),
             DEFAULT_MAX_BYTES,
         );
-        assert!(c.get(&k, &["a".into()], Some(5)).is_some());
+        assert!(c.get(&k, &["a".into()], Some(5), |_, _| true).is_some());
         assert!(
-            c.get(&k, &["a".into()], None).is_none(),
+            c.get(&k, &["a".into()], None, |_, _| true).is_none(),
             "a limited scan cannot serve an unlimited one"
         );
-        assert!(c.get(&k, &["z".into()], Some(5)).is_none());
+        assert!(c.get(&k, &["z".into()], Some(5), |_, _| true).is_none());
         let other = CacheKey::new("c2", "t", &HashMap::new());
-        assert!(c.get(&other, &["a".into()], Some(5)).is_none());
+        assert!(c.get(&other, &["a".into()], Some(5), |_, _| true).is_none());
         c.clear_connection("c");
-        assert!(c.get(&k, &["a".into()], Some(5)).is_none());
+        assert!(c.get(&k, &["a".into()], Some(5), |_, _| true).is_none());
+    }
+
+    fn quals(list: &[(&str, &str, &str)]) -> HashMap<String, pb::Quals> {
+        let mut m: HashMap<String, pb::Quals> = HashMap::new();
+        for (col, op, v) in list {
+            m.entry(col.to_string()).or_default().quals.push(pb::Qual {
+                field_name: col.to_string(),
+                operator: Some(pb::qual::Operator::StringValue(op.to_string())),
+                value: Some(pb::QualValue {
+                    value: Some(pb::qual_value::Value::StringValue(v.to_string())),
+                }),
+            });
+        }
+        m
+    }
+
+    #[test]
+    fn a_complete_scan_with_fewer_quals_serves_a_stricter_one_with_the_extra_quals() {
+        let c = QueryCache::default();
+        let loose = CacheKey::new("c", "t", &quals(&[("region", "=", "r1")]));
+        let strict = CacheKey::new(
+            "c",
+            "t",
+            &quals(&[("region", "=", "r1"), ("state", "=", "running")]),
+        );
+        let other = CacheKey::new("c", "t", &quals(&[("state", "=", "running")]));
+        let ttl = Duration::from_secs(60);
+        c.put(
+            loose.clone(),
+            vec!["a".into(), "state".into()],
+            None,
+            vec![row(1)],
+            ttl,
+            DEFAULT_MAX_BYTES,
+        );
+        let hit = c
+            .get(&strict, &["a".into()], Some(1), |_, _| true)
+            .expect("served");
+        assert_eq!(hit.extra.len(), 1);
+        let (col, q) = decode_part(&hit.extra[0]).unwrap();
+        assert_eq!(col, "state");
+        assert_eq!(q.field_name, "state");
+        // The cached scan had a qual the request lacks: its rows are too few.
+        assert!(c.get(&other, &["a".into()], None, |_, _| true).is_none());
+        assert!(c
+            .get(&loose, &["a".into()], None, |_, _| true)
+            .unwrap()
+            .extra
+            .is_empty());
+        // The caller refuses what it cannot filter.
+        assert!(c.get(&strict, &["a".into()], None, |_, _| false).is_none());
+        // A limited scan is not complete: it serves no stricter scan.
+        let c = QueryCache::default();
+        c.put(
+            loose,
+            vec!["a".into()],
+            Some(100),
+            vec![row(1)],
+            ttl,
+            DEFAULT_MAX_BYTES,
+        );
+        assert!(c.get(&strict, &["a".into()], None, |_, _| true).is_none());
     }
 
     #[test]
@@ -232,7 +363,7 @@ mod tests {
             DEFAULT_MAX_BYTES,
         );
         std::thread::sleep(Duration::from_millis(5));
-        assert!(c.get(&k1, &[], None).is_none(), "expired");
+        assert!(c.get(&k1, &[], None, |_, _| true).is_none(), "expired");
         let one = row(1).encoded_len();
         c.put(
             k1.clone(),
@@ -250,8 +381,8 @@ mod tests {
             Duration::from_secs(60),
             one,
         );
-        assert!(c.get(&k1, &[], None).is_none(), "evicted");
-        assert!(c.get(&k2, &[], None).is_some());
+        assert!(c.get(&k1, &[], None, |_, _| true).is_none(), "evicted");
+        assert!(c.get(&k2, &[], None, |_, _| true).is_some());
     }
 
     #[test]

@@ -13,10 +13,11 @@ use tonic::{Request, Response, Status};
 
 use crate::pb::steampipe as pb;
 use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
-use crate::plugin::cache::{CacheKey, QueryCache, DEFAULT_MAX_BYTES};
+use crate::plugin::cache::{decode_part, CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
-use crate::plugin::quals::QualMap;
+use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::table::{KeptRows, RowSender, Scan, ScanError, TableDef};
+use crate::plugin::value::Value;
 use crate::plugin::wire;
 use crate::plugin::PROTOCOL_VERSION;
 
@@ -398,16 +399,56 @@ impl<C: ConnectionConfig> Plugin<C> {
         let cache = &self.inner.query_cache;
         let lock = cache.inflight(&key);
         let _first = lock.lock().await;
-        if let Some(rows) = cache.get(&key, &columns, limit) {
+        // A looser cached scan serves this one if its rows can be filtered
+        // by the quals it lacks: each on a column it kept, with an operator
+        // evaluated here; or, with no limit, whatever is left to Postgres,
+        // which re-checks every qual.
+        let filterable = |q: &Qual| EVALUATED_OPERATORS.contains(&q.operator.as_str());
+        let usable = |kept: &[String], extra: &[Vec<u8>]| {
+            extra.iter().all(|part| {
+                let q = decode_part(part).and_then(|(c, q)| Qual::from_proto(&c, &q).ok());
+                match q {
+                    Some(q) => (filterable(&q) && kept.contains(&q.column)) || limit.is_none(),
+                    None => false,
+                }
+            })
+        };
+        if let Some(hit) = cache.get(&key, &columns, limit, usable) {
+            let filters: Vec<Qual> = hit
+                .extra
+                .iter()
+                .filter_map(|p| decode_part(p))
+                .filter_map(|(c, q)| Qual::from_proto(&c, &q).ok())
+                .filter(filterable)
+                .collect();
             tracing::debug!(
                 connection = scan.connection_name,
-                rows = rows.len(),
+                rows = hit.rows.len(),
+                filters = filters.len(),
                 "served from the query cache"
             );
             let mut sent = 0u64;
-            for r in rows.iter() {
+            for r in hit.rows.iter() {
                 if Some(sent) == limit {
                     break;
+                }
+                if !filters.is_empty() {
+                    let row = match r.decode_row() {
+                        Ok(row) => row.unwrap_or_default(),
+                        Err(e) => {
+                            return Err(ScanError::Fetch(
+                                format!("a cached row does not decode: {e}").into(),
+                            ))
+                        }
+                    };
+                    let rejected = filters.iter().any(|q| {
+                        row.columns.contains_key(&q.column)
+                            && q.matches(&Value::from_column(row.columns.get(&q.column)))
+                                == Some(false)
+                    });
+                    if rejected {
+                        continue;
+                    }
                 }
                 tx.send(Ok(r.clone()))
                     .await

@@ -180,6 +180,28 @@ impl NotString for serde_json::Value {}
 impl NotString for Timestamp {}
 
 impl Value {
+    /// The value a wire cell carries (for filtering rows already encoded).
+    pub fn from_column(c: Option<&pb::Column>) -> Value {
+        match c.and_then(|c| c.value.as_ref()) {
+            None | Some(Cell::NullValue(_)) => Value::Null,
+            Some(Cell::BoolValue(b)) => Value::Bool(*b),
+            Some(Cell::IntValue(i)) => Value::Int(*i),
+            Some(Cell::DoubleValue(d)) => Value::Double(*d),
+            Some(
+                Cell::StringValue(s)
+                | Cell::IpAddrValue(s)
+                | Cell::CidrRangeValue(s)
+                | Cell::LtreeValue(s),
+            ) => Value::String(s.clone()),
+            Some(Cell::JsonValue(b)) => Value::RawJson(b.clone()),
+            Some(Cell::TimestampValue(t)) => u32::try_from(t.nanos)
+                .ok()
+                .and_then(|n| Timestamp::new(t.seconds, n))
+                .map(Value::Timestamp)
+                .unwrap_or(Value::Null),
+        }
+    }
+
     /// True for SQL NULL (and JSON `null`).
     pub fn is_null(&self) -> bool {
         match self {
