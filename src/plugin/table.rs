@@ -1042,3 +1042,78 @@ impl RowOut {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sink(limit: Option<u64>) -> (ItemSink<u32>, mpsc::Receiver<Arc<u32>>, Arc<Progress>) {
+        let (tx, rx) = mpsc::channel(16);
+        let progress = Arc::new(Progress {
+            limit,
+            ..Default::default()
+        });
+        (
+            ItemSink {
+                tx,
+                progress: progress.clone(),
+            },
+            rx,
+            progress,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_limited_scan_asks_for_a_page_only_when_the_limit_cannot_be_met_yet() {
+        let (sink, mut rx, progress) = sink(Some(3));
+        sink.push(0).await.unwrap();
+        sink.push(1).await.unwrap();
+        assert!(sink.wants_more().await, "2 pushed, limit 3");
+        sink.push(2).await.unwrap();
+        // 3 pushed, none taken yet: the answer waits for the row builder.
+        let s = sink.clone();
+        let waiting = tokio::spawn(async move { s.wants_more().await });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            !waiting.is_finished(),
+            "answered before the rows were built"
+        );
+        // Two rows sent, one rejected by the quals: the limit is not met.
+        for sent in [true, false, true] {
+            rx.recv().await.unwrap();
+            progress.took(sent);
+        }
+        assert!(waiting.await.unwrap(), "1 row short of the limit");
+        sink.push(3).await.unwrap();
+        let s = sink.clone();
+        let waiting = tokio::spawn(async move { s.wants_more().await });
+        rx.recv().await.unwrap();
+        progress.took(true);
+        assert!(!waiting.await.unwrap(), "3 rows sent: no further page");
+    }
+
+    #[tokio::test]
+    async fn an_unlimited_scan_wants_pages_until_its_consumer_is_gone() {
+        let (sink, rx, _) = sink(None);
+        sink.push(0).await.unwrap();
+        assert!(sink.wants_more().await);
+        drop(rx);
+        assert!(!sink.wants_more().await);
+        // A limited scan whose consumer went away while waiting stops too.
+        let (sink, rx, _) = sink_limited();
+        let s = sink.clone();
+        let waiting = tokio::spawn(async move { s.wants_more().await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(rx);
+        assert!(!waiting.await.unwrap());
+    }
+
+    fn sink_limited() -> (ItemSink<u32>, mpsc::Receiver<Arc<u32>>, Arc<Progress>) {
+        let (s, rx, p) = sink(Some(1));
+        s.progress
+            .pushed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (s, rx, p)
+    }
+}
