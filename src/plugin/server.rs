@@ -16,7 +16,7 @@ use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
 use crate::plugin::cache::{decode_part, CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
-use crate::plugin::table::{KeptRows, RowSender, Scan, ScanError, TableDef};
+use crate::plugin::table::{AbortOnDrop, KeptRows, RowSender, Scan, ScanError, TableDef};
 use crate::plugin::value::Value;
 use crate::plugin::wire;
 use crate::plugin::PROTOCOL_VERSION;
@@ -375,7 +375,7 @@ impl<C: ConnectionConfig> Plugin<C> {
         });
         Ok(RowStream {
             rx,
-            guard: AbortOnDrop(coordinator.abort_handle()),
+            guard: AbortOnDrop(coordinator),
         })
     }
 }
@@ -404,23 +404,15 @@ impl<C: ConnectionConfig> Plugin<C> {
         // evaluated here; or, with no limit, whatever is left to Postgres,
         // which re-checks every qual.
         let filterable = |q: &Qual| EVALUATED_OPERATORS.contains(&q.operator.as_str());
-        let usable = |kept: &[String], extra: &[Vec<u8>]| {
-            extra.iter().all(|part| {
-                let q = decode_part(part).and_then(|(c, q)| Qual::from_proto(&c, &q).ok());
-                match q {
-                    Some(q) => (filterable(&q) && kept.contains(&q.column)) || limit.is_none(),
-                    None => false,
-                }
-            })
+        let usable = |kept: &[String], extra: &[Vec<u8>]| match extra_quals(extra) {
+            Some(qs) => qs
+                .iter()
+                .all(|q| (filterable(q) && kept.contains(&q.column)) || limit.is_none()),
+            None => false,
         };
         if let Some(hit) = cache.get(&key, &columns, limit, usable) {
-            let filters: Vec<Qual> = hit
-                .extra
-                .iter()
-                .filter_map(|p| decode_part(p))
-                .filter_map(|(c, q)| Qual::from_proto(&c, &q).ok())
-                .filter(filterable)
-                .collect();
+            let mut filters = extra_quals(&hit.extra).unwrap_or_default();
+            filters.retain(filterable);
             tracing::debug!(
                 connection = scan.connection_name,
                 rows = hit.rows.len(),
@@ -469,6 +461,14 @@ impl<C: ConnectionConfig> Plugin<C> {
     }
 }
 
+/// The quals of canonical cache-key parts; `None` if one does not decode.
+fn extra_quals(parts: &[Vec<u8>]) -> Option<Vec<Qual>> {
+    parts
+        .iter()
+        .map(|p| decode_part(p).and_then(|(c, q)| Qual::from_proto(&c, &q).ok()))
+        .collect()
+}
+
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         s.to_string()
@@ -479,18 +479,10 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// The rows of one Execute call. Dropping it (the client went away) aborts the scan.
 pub struct RowStream {
     rx: mpsc::Receiver<Result<wire::ExecuteResponse, Status>>,
-    guard: AbortOnDrop,
+    guard: AbortOnDrop<()>,
 }
 
 impl Stream for RowStream {

@@ -514,7 +514,8 @@ impl RowSender {
 /// it, none are kept: a partial result is never cached).
 pub struct KeptRows {
     max_bytes: usize,
-    state: std::sync::Mutex<(Vec<wire::ExecuteResponse>, usize, bool)>,
+    /// the rows kept, and the bytes of every row offered
+    state: std::sync::Mutex<(Vec<wire::ExecuteResponse>, usize)>,
 }
 
 impl KeptRows {
@@ -522,19 +523,19 @@ impl KeptRows {
     pub fn new(max_bytes: usize) -> Self {
         KeptRows {
             max_bytes,
-            state: std::sync::Mutex::new((Vec::new(), 0, false)),
+            state: std::sync::Mutex::new((Vec::new(), 0)),
         }
     }
 
     fn keep(&self, row: &wire::ExecuteResponse) {
         use prost::Message;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if st.2 {
+        if st.1 > self.max_bytes {
             return;
         }
         st.1 += row.encoded_len();
         if st.1 > self.max_bytes {
-            *st = (Vec::new(), st.1, true);
+            st.0 = Vec::new();
         } else {
             st.0.push(row.clone());
         }
@@ -543,7 +544,7 @@ impl KeptRows {
     /// The rows, or `None` if they went past the budget.
     pub fn take(&self) -> Option<Vec<wire::ExecuteResponse>> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        (!st.2).then(|| std::mem::take(&mut st.0))
+        (st.1 <= self.max_bytes).then(|| std::mem::take(&mut st.0))
     }
 }
 
@@ -915,7 +916,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
     ) -> BoxFuture<(ConsumerEnd, u64)> {
         let connection = scan.connection.clone();
         let connection_name = scan.connection_name.clone();
-        let row_out = RowOut::new(&connection_name, &scan.ctx_json, out);
+        let row_out = RowOut::new(&connection_name, &scan.ctx_json, out, progress);
         let limit = scan.limit;
         Box::pin(async move {
             let out = row_out;
@@ -929,11 +930,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                     let built = self
                         .build_row(&shape, &connection, &connection_name, item)
                         .await;
-                    let delivered = self.deliver(&shape, built, &out, &mut size_hint).await;
-                    if let Ok(sent) = delivered {
-                        progress.took(sent);
-                    }
-                    match delivered {
+                    match self.deliver(&shape, built, &out, &mut size_hint).await {
                         Ok(true) => {
                             rows += 1;
                             if Some(rows) == limit {
@@ -960,11 +957,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                 })
                 .buffered(self.hydrate_concurrency);
             while let Some(b) = built.next().await {
-                let delivered = self.deliver(&shape, b, &out, &mut size_hint).await;
-                if let Ok(sent) = delivered {
-                    progress.took(sent);
-                }
-                match delivered {
+                match self.deliver(&shape, b, &out, &mut size_hint).await {
                     Ok(true) => {
                         rows += 1;
                         if Some(rows) == limit {
@@ -980,6 +973,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
     }
 
     /// Sends a built row; Ok(true) if a row went out, Ok(false) if filtered.
+    /// Either way the item counts as taken for the scan's progress.
     async fn deliver(
         &self,
         shape: &RowShape,
@@ -989,7 +983,10 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
     ) -> Result<bool, ConsumerEnd> {
         let values = match built {
             Ok(Some(v)) => v,
-            Ok(None) => return Ok(false),
+            Ok(None) => {
+                out.progress.took(false);
+                return Ok(false);
+            }
             Err(e) => return Err(ConsumerEnd::Failed(e)),
         };
         let resp = self
@@ -999,12 +996,13 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             .send(resp)
             .await
             .map_err(|_| ConsumerEnd::ClientGone)?;
+        out.progress.took(true);
         Ok(true)
     }
 }
 
 /// Aborts a spawned task when dropped (the scan ended or was cancelled).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -1017,11 +1015,17 @@ impl<T> Drop for AbortOnDrop<T> {
 struct RowOut {
     tx: RowSender,
     connection: Arc<str>,
-    trailer: Vec<u8>,
+    trailer: bytes::Bytes,
+    progress: Arc<Progress>,
 }
 
 impl RowOut {
-    fn new(connection_name: &str, ctx_json: &[u8], tx: RowSender) -> RowOut {
+    fn new(
+        connection_name: &str,
+        ctx_json: &[u8],
+        tx: RowSender,
+        progress: Arc<Progress>,
+    ) -> RowOut {
         use pb::column::Value as Cell;
         let mut trailer = RowEncoder::default();
         trailer.cell(
@@ -1038,7 +1042,8 @@ impl RowOut {
         RowOut {
             tx,
             connection: Arc::from(connection_name),
-            trailer: trailer.as_bytes().to_vec(),
+            trailer: trailer.finish(),
+            progress,
         }
     }
 }
