@@ -1,7 +1,7 @@
 //! Scan throughput of `aws_ec2_instance` (prints figures; asserts nothing about speed).
 //!
 //! Seeds 5,000 instances into the moto emulator, then measures rows per second
-//! through the go-plugin host stand-in (as the FDW reads them) for
+//! through sphost (steampipe-plugin-sdk's client) (as the FDW reads them) for
 //! `select instance_id, metadata_options` and for all 72 non-hydrated columns.
 //! The baseline, measured in the same run against the same emulator, is boto3
 //! paging through DescribeInstances for the same instances: the emulator is

@@ -4,7 +4,7 @@
 //! Every figure has its baseline measured in the same run:
 //! - spawn to handshake line and to the first GetSchema answer (median of 20)
 //!   against fork+exec of /bin/true;
-//! - rows/s through Execute (via the go-plugin host stand-in) for
+//! - rows/s through Execute (via sphost (steampipe-plugin-sdk's client)) for
 //!   `instance_id, metadata_options` and for all non-hydrated columns over
 //!   100,000 instances, against the floor: a bare aws-sdk-ec2 paginator loop
 //!   over the same endpoint in this process;
@@ -413,7 +413,7 @@ fn main() {
         String::new(),
     ));
     table.push((
-        "host stand-in CPU decoding those rows".into(),
+        "host (sphost) CPU decoding those rows".into(),
         format!("{:.2} s", all_host_cpu / 1000.0),
         format!("plugin {:.2} s", all_plugin_cpu / 1000.0),
         "same 2 cores as the plugin".into(),

@@ -1,20 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests and the main job need on a fresh Debian machine:
-# Go and HashiCorp go-plugin (the host stand-in), protoc and its Go plugins
-# (stubs for the host stand-in only; the Rust build needs no protoc), and a
-# Python venv in target/pyenv with the moto EC2/STS emulator and boto3, and
-# PostgreSQL (the tests run it in a temporary cluster of their own).
+# PostgreSQL (the tests run it in a temporary cluster of their own), a Python
+# venv in target/pyenv with the moto EC2/STS emulator and boto3, and the Go
+# modules of tests/host (sphost: steampipe-plugin-sdk's client and
+# hashicorp/go-plugin, pinned in its go.mod/go.sum) from the Go module proxy.
+# Go itself is the machine's Go >= 1.26 (/usr/local/go); Debian's golang-go
+# (1.19) cannot build sphost and is not installed.
 set -euo pipefail
 
 packages=(
-  golang-go
-  golang-github-hashicorp-go-plugin-dev
-  golang-google-grpc-dev
-  golang-google-protobuf-dev
-  golang-github-hashicorp-go-hclog-dev
-  protoc-gen-go
-  protoc-gen-go-grpc
-  protobuf-compiler
   python3-venv
   postgresql
 )
@@ -35,6 +29,16 @@ if ((${#missing[@]})); then
 fi
 
 cd "$(dirname "$0")/.."
+
+go=/usr/local/go/bin/go
+[ -x "$go" ] || go="$(command -v go || true)"
+if [ -z "$go" ]; then
+  echo "install-deps: no Go toolchain: sphost (tests/host) needs Go >= 1.26 at /usr/local/go/bin/go or on PATH" >&2
+  exit 1
+fi
+echo "downloading the Go modules of tests/host (pinned in tests/host/go.sum)" >&2
+(cd tests/host && GOFLAGS=-mod=readonly GOTOOLCHAIN=local "$go" mod download)
+
 venv=target/pyenv
 if ! "$venv/bin/python" -c 'import moto, boto3, flask' 2>/dev/null; then
   echo "creating $venv with moto[ec2,server] and boto3" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Profiles the plugin's hot path: one scan of all non-hydrated columns of
 # aws_ec2_instance over N instances served by tests/fixtures/bench_endpoint.py,
-# driven through the go-plugin host stand-in (tests/host), with `perf record`
+# driven through sphost (steampipe-plugin-sdk's client) (tests/host), with `perf record`
 # wrapped around the plugin process. Prints the top of `perf report`.
 #
 # usage: scripts/profile.sh [instances=100000] [columns=all|narrow] [perf record args...]

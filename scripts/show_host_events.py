@@ -1,4 +1,4 @@
-"""Prints the host stand-in's JSON events (stdin) as a short human summary."""
+"""Prints sphost's JSON events (stdin) as a short human summary."""
 import json
 import sys
 

@@ -1,6 +1,6 @@
 //! The bundled `aws_compliance` mod's control `foundational_security_ec2_8`,
 //! run as Powerpipe runs it: the plugin's rows (from the moto emulator, through
-//! the go-plugin host stand-in) loaded into real PostgreSQL with the FDW's
+//! sphost (steampipe-plugin-sdk's client)) loaded into real PostgreSQL with the FDW's
 //! types, the control's SQL rendered from the mod's HCL, run with the
 //! connection schema on the search path.
 

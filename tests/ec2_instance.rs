@@ -1,4 +1,4 @@
-//! `aws_ec2_instance` through the go-plugin host stand-in, against the moto
+//! `aws_ec2_instance` through sphost (steampipe-plugin-sdk's client), against the moto
 //! EC2/STS emulator: every column of every seeded instance compared with what
 //! the EC2 API returned for it, and the requests the plugin sent (filters,
 //! MaxResults, InstanceIds, hydrate calls, regions) read from the emulator's

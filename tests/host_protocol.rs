@@ -1,5 +1,5 @@
 //! The plugin as Steampipe sees it: started, configured, queried, reattached
-//! and killed through HashiCorp go-plugin's own client (the host stand-in in
+//! and killed through HashiCorp go-plugin's own client (sphost, in
 //! `tests/host/`), against the SDK test plugin in `examples/`.
 
 mod common;
@@ -622,6 +622,33 @@ fn twenty_concurrent_scans_over_four_reattached_clients_all_succeed() {
 }
 
 #[test]
+fn every_sdk_client_opens_the_stdio_stream_and_is_served() {
+    // go-plugin >= 1.5 (Steampipe's is 1.7.0) opens plugin.GRPCStdio/StreamStdio
+    // from every client it connects: the plugin manager's and each FDW
+    // reattach. The plugin logs each one at DEBUG.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut sc = scenario(
+        vec![connection("c1", "rows = 1\n")],
+        vec![
+            json!({"op": "reattach", "count": 2}),
+            json!({"op": "execute", "client": 2, "request": execute("test_types", "c1", &["id"], json!({}), None)}),
+            json!({"op": "sleep", "ms": 300}),
+        ],
+    );
+    sc["env"] = json!({"STEAMPIPE_LOG_LEVEL": "DEBUG"});
+    sc["stderr_file"] = json!(log.path());
+    let ev = run(&sc);
+    assert_eq!(one(&ev, "reattached", Some(0))["clients"], json!([1, 2]));
+    assert_eq!(one(&ev, "execute_end", Some(1))["rows"], 1);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let opened = text.matches("stdio stream opened by a client").count();
+    assert_eq!(
+        opened, 3,
+        "one stdio stream per client (1 + 2 reattached):\n{text}"
+    );
+}
+
+#[test]
 fn shutdown_exits_well_inside_the_grace_period_and_removes_the_socket() {
     let ev = run(&scenario(
         vec![connection("c1", "")],
@@ -663,6 +690,8 @@ fn a_bad_connection_config_is_named_with_its_attribute() {
         set_all["message"],
         "1 connection failed: connection 'broken': attribute 'rows': expected a number, got a string"
     );
+    // What the plugin manager's SDK client returns: the bare status message.
+    assert_eq!(set_all["sdk_error"], set_all["message"], "{set_all}");
     let update = &one(&ev, "rpc", Some(0))["response"]["failed_connections"];
     assert_eq!(
         update["typo"],

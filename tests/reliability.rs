@@ -1,4 +1,4 @@
-//! Reliability of `aws_ec2_instance` scans through the go-plugin host stand-in,
+//! Reliability of `aws_ec2_instance` scans through sphost (steampipe-plugin-sdk's client),
 //! against the moto EC2 emulator behind the fault-injecting proxy
 //! (`tests/fixtures/fault_proxy.py`): throttling, connection resets, 500s,
 //! truncated and non-XML answers, slow answers and the per-attempt timeout,

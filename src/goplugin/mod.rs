@@ -154,7 +154,9 @@ impl gp::grpc_stdio_server::GrpcStdio for Stdio {
         _req: Request<()>,
     ) -> Result<Response<Self::StreamStdioStream>, Status> {
         // Logs go to stderr, which the host reads directly; this stream stays
-        // open, silent, until the client goes away.
+        // open, silent, until the client goes away. Every go-plugin client
+        // (>= 1.5) opens it when it connects.
+        tracing::debug!("stdio stream opened by a client");
         Ok(Response::new(Box::pin(futures::stream::pending())))
     }
 }

@@ -1,4 +1,4 @@
-//! Test support: builds the go-plugin host stand-in (`tests/host/`), runs
+//! Test support: builds sphost (steampipe-plugin-sdk's client) (`tests/host/`), runs
 //! scenarios through it against a plugin binary, and reads its JSON events.
 #![allow(dead_code)]
 
@@ -51,7 +51,7 @@ pub fn sdk_test_plugin() -> PathBuf {
     .clone()
 }
 
-/// The host stand-in: `$SPHOST` if set, else built once per test process with
+/// sphost, the host on steampipe-plugin-sdk's own client: `$SPHOST` if set, else built once per test process with
 /// `tests/host/build.sh`. A failed build fails the test loudly.
 pub fn sphost() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -69,7 +69,7 @@ pub fn sphost() -> PathBuf {
             .expect("run tests/host/build.sh");
         assert!(
             status.success(),
-            "building the go-plugin host stand-in failed; run scripts/test.sh, which installs its Debian packages"
+            "building sphost (tests/host, the Steampipe SDK client) failed; it needs Go >= 1.26 and the Go module proxy for its first build (scripts/test.sh)"
         );
         out
     })

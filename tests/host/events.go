@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 
+	sdkgrpc "github.com/turbot/steampipe-plugin-sdk/v5/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -61,6 +62,22 @@ func (e *event) setErr(err error) *event {
 	return e.set("error", err.Error()).
 		set("code", st.Code().String()).
 		set("message", st.Message())
+}
+
+// setSDKErr adds "sdk_error": what the SDK's PluginClient method for call
+// returns for err (grpc.HandleGrpcError), which is what the plugin manager
+// sees and logs: the bare status message, or "" when the SDK swallows the
+// error (Unimplemented, for backwards compatibility).
+func (e *event) setSDKErr(err error, call string) *event {
+	var he *hostError
+	if err == nil || errors.As(err, &he) {
+		return e
+	}
+	msg := ""
+	if sdkErr := sdkgrpc.HandleGrpcError(err, "plugin", call); sdkErr != nil {
+		msg = sdkErr.Error()
+	}
+	return e.set("sdk_error", msg)
 }
 
 func (e *event) MarshalJSON() ([]byte, error) {

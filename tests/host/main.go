@@ -1,6 +1,9 @@
-// Command sphost is a stand-in for the Steampipe CLI (plugin manager) and the
-// Steampipe Postgres FDW. It starts a Steampipe plugin binary with
-// hashicorp/go-plugin exactly as the plugin manager does, runs the manager's
+// Command sphost plays the Steampipe CLI's plugin manager and the Steampipe
+// Postgres FDW against a plugin binary, with their own client code:
+// hashicorp/go-plugin v1.7.0 (the plugin manager's version) and
+// steampipe-plugin-sdk v5.14.0's grpc client (NewPluginClient,
+// NewPluginClientFromReattach, shared.Handshake, shared.WrapperPlugin). It
+// starts the plugin exactly as the plugin manager does, runs the manager's
 // init sequence, then plays the steps of a JSON scenario against it and
 // reports everything that happened as JSON lines on stdout.
 //
@@ -11,10 +14,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"net"
+	"log"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,43 +29,29 @@ import (
 
 	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
-
-	pb "steampipehost/proto"
+	sdkgrpc "github.com/turbot/steampipe-plugin-sdk/v5/grpc"
+	pb "github.com/turbot/steampipe-plugin-sdk/v5/grpc/proto"
+	"github.com/turbot/steampipe-plugin-sdk/v5/grpc/shared"
 )
 
 const (
-	cookieKey   = "MANTIX_PLUGIN_MAGIC_COOKIE"
-	cookieValue = "really-complex-permanent-string-value"
+	// The SDK's handshake cookie; the skip_cookie mode runs the plugin
+	// without it.
+	cookieKey = "MANTIX_PLUGIN_MAGIC_COOKIE"
 
 	// What go-plugin logs from Client.Kill when it has to SIGKILL the plugin.
 	forcedKillMessage = "plugin failed to exit gracefully"
 
 	noCookieTimeout = 10 * time.Second
+
+	// The plugin manager dispenses a plugin under its image ref.
+	defaultPluginName = "hub.steampipe.io/plugins/turbot/aws@latest"
 )
 
-// handshake is the Steampipe plugin SDK's handshake: ProtocolVersion is left
-// at 0, so the plugin must answer with app protocol version 0.
-var handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  0,
-	MagicCookieKey:   cookieKey,
-	MagicCookieValue: cookieValue,
-}
-
-// wrapperPlugin is the client half of the "steampipe" plugin: dispensing it
-// yields the raw *grpc.ClientConn, on which the WrapperPlugin stub is built.
-type wrapperPlugin struct {
-	plugin.Plugin
-}
-
-func (wrapperPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
-
-func (wrapperPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return c, nil
-}
-
-func pluginSet() map[string]plugin.Plugin {
-	return map[string]plugin.Plugin{"steampipe": &wrapperPlugin{}}
+// pluginSet is the plugin manager's plugin map: the SDK's WrapperPlugin
+// under the plugin's name (plugin_manager.go startPluginProcess).
+func pluginSet(name string) map[string]plugin.Plugin {
+	return map[string]plugin.Plugin{name: &shared.WrapperPlugin{}}
 }
 
 func init() {
@@ -135,13 +123,15 @@ func (s *killSink) Accept(_ string, _ hclog.Level, msg string, _ ...interface{})
 	}
 }
 
-// hostClient is one go-plugin client connected to the plugin: client 0
+// hostClient is one SDK plugin client connected to the plugin: client 0
 // started the process; the others reattached to it like FDW backends do.
+// stub is the SDK's WrapperPluginClient (the same calls the SDK's
+// PluginClient methods make, but with the gRPC status still attached, so
+// events can report the code as well as what the SDK client returns).
 type hostClient struct {
 	id   int
-	pc   *plugin.Client
-	conn *grpc.ClientConn
-	stub pb.WrapperPluginClient
+	sdk  *sdkgrpc.PluginClient
+	stub shared.WrapperPluginClient
 }
 
 type host struct {
@@ -183,11 +173,12 @@ func (h *host) run(fatal func(string, ...interface{}) int) int {
 	}
 	defer h.closeStderrFile()
 
+	routeSDKLog(level)
 	cmd := exec.Command(h.sc.plugin, h.sc.args...)
 	setProcAttr(cmd)
 	config := &plugin.ClientConfig{
-		HandshakeConfig:  handshake,
-		Plugins:          pluginSet(),
+		HandshakeConfig:  shared.Handshake,
+		Plugins:          pluginSet(h.sc.pluginName),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     30 * time.Second,
@@ -201,14 +192,15 @@ func (h *host) run(fatal func(string, ...interface{}) int) int {
 	h.main = plugin.NewClient(config)
 	h.catchSignals()
 
-	// go-plugin 1.0.1 appends os.Environ() after Cmd.Env, so on a duplicate
-	// key the host's own value would win over the scenario's. Put the
-	// scenario's variables into the host environment while the process is
-	// spawned, so that the plugin sees them whichever copy wins.
+	// go-plugin appends os.Environ() after Cmd.Env, and exec keeps the last
+	// value of a duplicate key, so the host's own value would win over the
+	// scenario's. Put the scenario's variables into the host environment
+	// while the process is spawned, so that the plugin sees them.
 	restoreEnv := overrideEnv(h.sc.env)
-	cmd.Env = os.Environ()
 	t0 := time.Now()
-	rpcClient, err := h.main.Client()
+	// NewPluginClient starts the process (Client()) and dispenses the
+	// WrapperPlugin, as the plugin manager's initializePlugin does.
+	sdkClient, err := sdkgrpc.NewPluginClient(h.main, h.sc.pluginName)
 	startMs := time.Since(t0).Milliseconds()
 	restoreEnv()
 	if err != nil {
@@ -216,17 +208,14 @@ func (h *host) run(fatal func(string, ...interface{}) int) int {
 		h.killMain()
 		return code
 	}
-
-	pingErr := rpcClient.Ping()
-
-	raw, err := rpcClient.Dispense("steampipe")
-	if err != nil {
-		code := fatal("dispensing plugin: %v", err)
-		h.killMain()
-		return code
+	// Steampipe never pings; the health check is reported for the tests.
+	var pingErr error
+	if rpcClient, err := h.main.Client(); err != nil {
+		pingErr = err
+	} else {
+		pingErr = rpcClient.Ping()
 	}
-	conn := raw.(*grpc.ClientConn)
-	h.clients = []*hostClient{{id: 0, pc: h.main, conn: conn, stub: pb.NewWrapperPluginClient(conn)}}
+	h.clients = []*hostClient{{id: 0, sdk: sdkClient, stub: sdkClient.Stub}}
 
 	h.reattach = h.main.ReattachConfig()
 	if h.reattach == nil || h.reattach.Addr == nil {
@@ -255,13 +244,9 @@ func (h *host) run(fatal func(string, ...interface{}) int) int {
 		h.runStep(st)
 	}
 
-	for _, c := range h.clients[1:] {
-		if c != nil {
-			// Close only the gRPC connection: GRPCClient.Close and Kill
-			// would shut the (shared) plugin process down.
-			c.conn.Close()
-		}
-	}
+	// Reattached clients are left as the FDW leaves them: closing one
+	// (GRPCClient.Close) would call GRPCController/Shutdown on the shared
+	// plugin. Their connections end with this process.
 	h.killMain()
 	return 0
 }
@@ -329,30 +314,30 @@ func overrideEnv(vars map[string]string) func() {
 }
 
 // initSequence is what the plugin manager does after starting a plugin
-// (wire contract §3.1). Errors are reported and the sequence carries on.
+// (plugin_manager.go initializePlugin). Errors are reported and the sequence
+// carries on.
 func (h *host) initSequence() {
-	ctx := context.Background()
 	stub := h.clients[0].stub
-	r1, err := stub.GetSupportedOperations(ctx, &pb.GetSupportedOperationsRequest{})
+	r1, err := stub.GetSupportedOperations(&pb.GetSupportedOperationsRequest{})
 	h.emitInit("GetSupportedOperations", r1, err)
 
-	r2, err := stub.SetAllConnectionConfigs(ctx, &pb.SetAllConnectionConfigsRequest{
+	r2, err := stub.SetAllConnectionConfigs(&pb.SetAllConnectionConfigsRequest{
 		Configs:        h.sc.connections,
 		MaxCacheSizeMb: -1,
 	})
 	h.emitInit("SetAllConnectionConfigs", r2, err)
 
-	r3, err := stub.SetCacheOptions(ctx, h.sc.cacheOptions)
+	r3, err := stub.SetCacheOptions(h.sc.cacheOptions)
 	h.emitInit("SetCacheOptions", r3, err)
 
-	r4, err := stub.SetRateLimiters(ctx, &pb.SetRateLimitersRequest{Definitions: h.sc.rateLimiters})
+	r4, err := stub.SetRateLimiters(&pb.SetRateLimitersRequest{Definitions: h.sc.rateLimiters})
 	h.emitInit("SetRateLimiters", r4, err)
 
 	first := ""
 	if len(h.sc.connections) > 0 {
 		first = h.sc.connections[0].GetConnection()
 	}
-	r5, err := stub.GetSchema(ctx, &pb.GetSchemaRequest{Connection: first})
+	r5, err := stub.GetSchema(&pb.GetSchemaRequest{Connection: first})
 	h.emitInit("GetSchema", r5, err)
 }
 
@@ -409,15 +394,22 @@ func runWithoutCookie(sc *scenario, em *emitter, fatal func(string, ...interface
 	return 0
 }
 
-// resolveAddr turns the (network, address) strings a reattach config carries
-// back into a net.Addr, as Steampipe does when it rebuilds one from the
-// plugin manager's reply.
-func resolveAddr(network, address string) (net.Addr, error) {
-	switch network {
-	case "unix":
-		return net.ResolveUnixAddr("unix", address)
-	case "tcp":
-		return net.ResolveTCPAddr("tcp", address)
+// simpleAddr is a net.Addr rebuilt from the (network, address) strings of a
+// reattach config, as Steampipe's pluginshared.ReattachConfig.Convert does
+// with the plugin manager's reply before the FDW reattaches.
+type simpleAddr struct {
+	network, address string
+}
+
+func (a simpleAddr) Network() string { return a.network }
+func (a simpleAddr) String() string  { return a.address }
+
+// routeSDKLog sends the SDK client's standard-library log lines ("[TRACE]
+// NewPluginClient ...") to stderr at debug and trace, and nowhere otherwise.
+func routeSDKLog(level hclog.Level) {
+	if level <= hclog.Debug {
+		log.SetOutput(os.Stderr)
+	} else {
+		log.SetOutput(io.Discard)
 	}
-	return nil, fmt.Errorf("unknown network %q", network)
 }

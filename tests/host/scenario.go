@@ -9,10 +9,9 @@ import (
 	"sort"
 	"strings"
 
+	pb "github.com/turbot/steampipe-plugin-sdk/v5/grpc/proto"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-
-	pb "steampipehost/proto"
 )
 
 // scenario is a parsed and validated scenario file. Everything, including
@@ -20,6 +19,7 @@ import (
 // so a mistake in a scenario never leaves a half-run plugin behind.
 type scenario struct {
 	plugin       string
+	pluginName   string
 	args         []string
 	env          map[string]string
 	stderrFile   string
@@ -34,6 +34,7 @@ type scenario struct {
 
 type scenarioJSON struct {
 	Plugin       string            `json:"plugin"`
+	PluginName   string            `json:"plugin_name"`
 	Args         []string          `json:"args"`
 	Env          map[string]string `json:"env"`
 	StderrFile   string            `json:"stderr_file"`
@@ -46,7 +47,7 @@ type scenarioJSON struct {
 	Steps        []json.RawMessage `json:"steps"`
 }
 
-var scenarioKeys = []string{"plugin", "args", "env", "stderr_file", "skip_cookie",
+var scenarioKeys = []string{"plugin", "plugin_name", "args", "env", "stderr_file", "skip_cookie",
 	"auto_mtls", "connections", "init", "cache_options", "rate_limiters", "steps"}
 
 // step is one entry of "steps". Which fields apply depends on Op.
@@ -156,12 +157,16 @@ func parseScenario(data []byte) (*scenario, error) {
 	}
 	sc := &scenario{
 		plugin:     sj.Plugin,
+		pluginName: sj.PluginName,
 		args:       sj.Args,
 		env:        sj.Env,
 		stderrFile: sj.StderrFile,
 		skipCookie: sj.SkipCookie,
 		autoMTLS:   sj.AutoMTLS,
 		init:       sj.Init == nil || *sj.Init,
+	}
+	if sc.pluginName == "" {
+		sc.pluginName = defaultPluginName
 	}
 	for i, raw := range sj.Connections {
 		cc := &pb.ConnectionConfig{}

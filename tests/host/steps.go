@@ -1,10 +1,10 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -14,16 +14,16 @@ import (
 	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
+	sdkgrpc "github.com/turbot/steampipe-plugin-sdk/v5/grpc"
+	pb "github.com/turbot/steampipe-plugin-sdk/v5/grpc/proto"
+	"github.com/turbot/steampipe-plugin-sdk/v5/grpc/shared"
 	"google.golang.org/protobuf/proto"
-
-	pb "steampipehost/proto"
 )
 
 func (h *host) emitInit(rpc string, resp proto.Message, err error) {
 	e := newEvent("init").set("rpc", rpc)
 	if err != nil {
-		h.em.emit(e.setErr(err))
+		h.em.emit(e.setErr(err).setSDKErr(err, rpc))
 		return
 	}
 	h.em.emit(e.set("response", pjson(resp)))
@@ -73,7 +73,7 @@ func (h *host) stepGetSchema(st *step) {
 		h.em.emit(e.setErr(err))
 		return
 	}
-	resp, err := c.stub.GetSchema(context.Background(), &pb.GetSchemaRequest{Connection: conn})
+	resp, err := c.stub.GetSchema(&pb.GetSchemaRequest{Connection: conn})
 	if err != nil {
 		h.em.emit(e.setErr(err))
 		return
@@ -81,29 +81,30 @@ func (h *host) stepGetSchema(st *step) {
 	h.em.emit(e.set("response", pjson(resp)))
 }
 
-// callRPC makes one of the unary calls the "rpc" op allows.
-func callRPC(ctx context.Context, stub pb.WrapperPluginClient, method string, req proto.Message) (proto.Message, error) {
+// callRPC makes one of the unary calls the "rpc" op allows, through the
+// SDK's client stub.
+func callRPC(stub shared.WrapperPluginClient, method string, req proto.Message) (proto.Message, error) {
 	var resp proto.Message
 	var err error
 	switch method {
 	case "GetSupportedOperations":
-		resp, err = stub.GetSupportedOperations(ctx, req.(*pb.GetSupportedOperationsRequest))
+		resp, err = stub.GetSupportedOperations(req.(*pb.GetSupportedOperationsRequest))
 	case "SetAllConnectionConfigs":
-		resp, err = stub.SetAllConnectionConfigs(ctx, req.(*pb.SetAllConnectionConfigsRequest))
+		resp, err = stub.SetAllConnectionConfigs(req.(*pb.SetAllConnectionConfigsRequest))
 	case "UpdateConnectionConfigs":
-		resp, err = stub.UpdateConnectionConfigs(ctx, req.(*pb.UpdateConnectionConfigsRequest))
+		resp, err = stub.UpdateConnectionConfigs(req.(*pb.UpdateConnectionConfigsRequest))
 	case "SetCacheOptions":
-		resp, err = stub.SetCacheOptions(ctx, req.(*pb.SetCacheOptionsRequest))
+		resp, err = stub.SetCacheOptions(req.(*pb.SetCacheOptionsRequest))
 	case "SetConnectionCacheOptions":
-		resp, err = stub.SetConnectionCacheOptions(ctx, req.(*pb.SetConnectionCacheOptionsRequest))
+		resp, err = stub.SetConnectionCacheOptions(req.(*pb.SetConnectionCacheOptionsRequest))
 	case "SetRateLimiters":
-		resp, err = stub.SetRateLimiters(ctx, req.(*pb.SetRateLimitersRequest))
+		resp, err = stub.SetRateLimiters(req.(*pb.SetRateLimitersRequest))
 	case "GetRateLimiters":
-		resp, err = stub.GetRateLimiters(ctx, req.(*pb.GetRateLimitersRequest))
+		resp, err = stub.GetRateLimiters(req.(*pb.GetRateLimitersRequest))
 	case "SetConnectionConfig":
-		resp, err = stub.SetConnectionConfig(ctx, req.(*pb.SetConnectionConfigRequest))
+		resp, err = stub.SetConnectionConfig(req.(*pb.SetConnectionConfigRequest))
 	case "GetSchema":
-		resp, err = stub.GetSchema(ctx, req.(*pb.GetSchemaRequest))
+		resp, err = stub.GetSchema(req.(*pb.GetSchemaRequest))
 	default:
 		return nil, hostErrorf("unknown method %q", method)
 	}
@@ -120,9 +121,9 @@ func (h *host) stepRPC(st *step) {
 		h.em.emit(e.setErr(err))
 		return
 	}
-	resp, err := callRPC(context.Background(), c.stub, st.Method, st.req)
+	resp, err := callRPC(c.stub, st.Method, st.req)
 	if err != nil {
-		h.em.emit(e.setErr(err))
+		h.em.emit(e.setErr(err).setSDKErr(err, st.Method))
 		return
 	}
 	h.em.emit(e.set("response", pjson(resp)))
@@ -136,22 +137,45 @@ func (h *host) stepMessageStream(st *step) {
 		h.em.emit(e.set("messages", messages).set("end", "error").setErr(err))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*st.TimeoutMs)*time.Millisecond)
-	defer cancel()
+	// The SDK's stub opens the stream on the client's own context, so the
+	// timeout is applied to the reading, as the plugin manager's reader
+	// goroutine would see it.
 	end := "eof"
-	stream, err := c.stub.EstablishMessageStream(ctx, &pb.EstablishMessageStreamRequest{})
-	for err == nil {
-		var msg *pb.PluginMessage
-		msg, err = stream.Recv()
-		if err == nil {
-			messages = append(messages, pjson(msg))
+	stream, err := c.stub.EstablishMessageStream()
+	if err == nil {
+		type received struct {
+			msg *pb.PluginMessage
+			err error
+		}
+		ch := make(chan received, 1)
+		go func() {
+			for {
+				msg, err := stream.Recv()
+				ch <- received{msg, err}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		deadline := time.After(time.Duration(*st.TimeoutMs) * time.Millisecond)
+	read:
+		for {
+			select {
+			case r := <-ch:
+				if r.err != nil {
+					err = r.err
+					break read
+				}
+				messages = append(messages, pjson(r.msg))
+			case <-deadline:
+				end = "timeout"
+				break read
+			}
 		}
 	}
 	switch {
+	case end == "timeout":
 	case err == io.EOF:
-		err = nil
-	case ctx.Err() != nil:
-		end = "timeout"
 		err = nil
 	default:
 		end = "error"
@@ -184,27 +208,23 @@ func (h *host) stepReattach(st *step) {
 }
 
 func (h *host) reattachClient(id int) (*hostClient, error) {
-	addr, err := resolveAddr(h.network, h.address)
+	if h.network != "unix" && h.network != "tcp" {
+		return nil, fmt.Errorf("unknown network %q", h.network)
+	}
+	// What the FDW does with the plugin manager's reply: a go-plugin
+	// ReattachConfig (pluginshared.ReattachConfig.Convert), then the SDK's
+	// NewPluginClientFromReattach.
+	reattach := &plugin.ReattachConfig{
+		Protocol:        plugin.ProtocolGRPC,
+		ProtocolVersion: 0,
+		Addr:            simpleAddr{h.network, h.address},
+		Pid:             h.pid,
+	}
+	c, err := sdkgrpc.NewPluginClientFromReattach(reattach, h.sc.pluginName)
 	if err != nil {
 		return nil, err
 	}
-	pc := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  handshake,
-		Plugins:          pluginSet(),
-		Reattach:         &plugin.ReattachConfig{Protocol: plugin.ProtocolGRPC, Addr: addr, Pid: h.pid},
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           h.reattachLogger,
-	})
-	rpcClient, err := pc.Client()
-	if err != nil {
-		return nil, err
-	}
-	raw, err := rpcClient.Dispense("steampipe")
-	if err != nil {
-		return nil, err
-	}
-	conn := raw.(*grpc.ClientConn)
-	return &hostClient{id: id, pc: pc, conn: conn, stub: pb.NewWrapperPluginClient(conn)}, nil
+	return &hostClient{id: id, sdk: c, stub: c.Stub}, nil
 }
 
 // scanResult is what one Execute call produced.
@@ -239,21 +259,23 @@ type scanOptions struct {
 // scan runs one Execute call and reads its stream to the end, to an error, or
 // until opts.cancelAfter rows have arrived, when it cancels the call the way
 // the FDW does when Postgres stops early.
-func scan(stub pb.WrapperPluginClient, req *pb.ExecuteRequest, opts scanOptions) *scanResult {
+func scan(c *sdkgrpc.PluginClient, req *pb.ExecuteRequest, opts scanOptions) *scanResult {
 	res := &scanResult{end: "eof", connections: map[string]int{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	t0 := time.Now()
 	defer func() {
 		res.endAt = time.Now()
 		res.ms = res.endAt.Sub(t0).Milliseconds()
 	}()
 
-	stream, err := stub.Execute(ctx, req)
+	// The FDW's call (hub/scan_iterator_base.go): PluginClient.Execute
+	// returns the stream and the cancel function it uses when Postgres
+	// stops reading early.
+	stream, _, cancel, err := c.Execute(req)
 	if err != nil {
 		res.end, res.err = "error", err
 		return res
 	}
+	defer cancel()
 	if opts.cancelAfter != nil && *opts.cancelAfter == 0 {
 		res.cancelAt = time.Now()
 		cancel()
@@ -322,7 +344,7 @@ func (h *host) stepExecute(st *step) {
 				set("kinds", r.Kinds))
 		}
 	}
-	res := scan(c.stub, st.req.(*pb.ExecuteRequest), opts)
+	res := scan(c.sdk, st.req.(*pb.ExecuteRequest), opts)
 	if st.HoldMs > 0 {
 		time.Sleep(time.Duration(st.HoldMs) * time.Millisecond)
 	}
@@ -353,14 +375,14 @@ func (h *host) stepParallel(st *step) {
 			continue
 		}
 		wg.Add(1)
-		go func(k int, stub pb.WrapperPluginClient) {
+		go func(k int, sdk *sdkgrpc.PluginClient) {
 			defer wg.Done()
-			results[k] = scan(stub, req, scanOptions{
+			results[k] = scan(sdk, req, scanOptions{
 				cancelAfter: st.CancelAfterRows,
 				readDelay:   time.Duration(st.ReadDelayMs) * time.Millisecond,
 				keepDigest:  true,
 			})
-		}(k, c.stub)
+		}(k, c.sdk)
 	}
 	wg.Wait()
 	for k, res := range results {

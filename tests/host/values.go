@@ -10,7 +10,7 @@ import (
 	"sort"
 	"time"
 
-	pb "steampipehost/proto"
+	pb "github.com/turbot/steampipe-plugin-sdk/v5/grpc/proto"
 )
 
 // columnValue converts one Column the way the Steampipe FDW does before
