@@ -2,7 +2,8 @@
 // Postgres FDW against a plugin binary, with their own client code:
 // hashicorp/go-plugin v1.7.0 (the plugin manager's version) and
 // steampipe-plugin-sdk v5.14.0's grpc client (NewPluginClient,
-// NewPluginClientFromReattach, shared.Handshake, shared.WrapperPlugin). It
+// NewPluginClientFromReattach, shared.Handshake, shared.WrapperPlugin) over
+// grpc-go v1.73.0, the version the CLI and the FDW link. It
 // starts the plugin exactly as the plugin manager does, runs the manager's
 // init sequence, then plays the steps of a JSON scenario against it and
 // reports everything that happened as JSON lines on stdout.
