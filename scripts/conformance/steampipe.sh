@@ -203,6 +203,8 @@ sp_query limit_region "select instance_id, region from aws_ec2_instance where re
 sp_query all "select instance_id, region, account_id, instance_state, instance_type, metadata_options ->> 'HttpTokens' as http_tokens, metadata_options ->> 'State' as metadata_state, tags ->> 'Name' as name from aws_ec2_instance order by instance_id"
 sp_query count "select count(*) from aws_ec2_instance"
 sp_query hydrate "select instance_id, disable_api_termination, user_data from aws_ec2_instance where region = 'us-east-1' order by instance_id"
+# Every column through the FDW's type conversions (inet, jsonb, timestamptz, ...).
+sp_query star "select * from aws_ec2_instance order by instance_id"
 
 # --- Powerpipe against the service ------------------------------------------------------
 DB_URL="postgres://steampipe:$PASSWORD@127.0.0.1:$DB_PORT/steampipe"
@@ -223,7 +225,7 @@ pgrep -u "$SVC_USER" -f "$INSTALL" >"$OUT/leftover.txt" && die "processes left a
 # --- compare with the fleet; write the transcript -----------------------------------------
 mkdir -p "$(dirname "$GOLDEN")"
 "$PY" - "$OUT" "$GOLDEN" "$PASSWORD" "$DB_PORT" "$MOTO_PORT" "$PP_RC" <<'PY'
-import base64, csv, json, sys
+import base64, csv, datetime, json, sys
 
 out, golden, password, db_port, moto_port, pp_rc = sys.argv[1:]
 fleet = json.load(open(f"{out}/fleet.json"))
@@ -337,6 +339,38 @@ check(d and all(p.get("MaxResults") == "5" for _, r, p in d),
 lim = rows("limit_region")
 check(len(lim) == 3 and all(r[0] in want and r[1] == "us-east-1" for r in lim[1:]), f"limit 2 in us-east-1: {lim}")
 check(all(r == "us-east-1" for _, r, _ in described("limit_region")), f"limit 2 in us-east-1: calls elsewhere")
+star = rows("star")
+check(len(star) == len(want) + 1, f"select *: {len(star) - 1} rows, want {len(want)}")
+hdr = star[0]
+raw = {i["InstanceId"]: i for insts in fleet["regions"].values() for i in insts}
+for r in star[1:]:
+    v = dict(zip(hdr, r))
+    iid = v["instance_id"]
+    i = raw.get(iid)
+    if i is None:
+        failures.append(f"select *: unknown instance {iid}")
+        continue
+    lt = datetime.datetime.fromisoformat(v["launch_time"].replace("Z", "+00:00"))
+    check(lt == datetime.datetime.fromisoformat(i["LaunchTime"].replace("Z", "+00:00")),
+          f"select * {iid}: launch_time {v['launch_time']} != {i['LaunchTime']}")
+    check(v["private_ip_address"] == i.get("PrivateIpAddress", ""), f"select * {iid}: private_ip_address {v['private_ip_address']}")
+    check(v["arn"] == f"arn:aws:ec2:{want[iid]['region']}:{acct}:instance/{iid}", f"select * {iid}: arn {v['arn']}")
+    mo = json.loads(v["metadata_options"]) if v["metadata_options"] else {}
+    check(all(mo.get(k) == x for k, x in (i.get("MetadataOptions") or {}).items()),
+          f"select * {iid}: metadata_options {mo} != {i.get('MetadataOptions')}")
+    check(v["sp_connection_name"] == "aws" and json.loads(v["_ctx"]).get("connection_name") == "aws",
+          f"select * {iid}: sp_connection_name {v['sp_connection_name']!r}, _ctx {v['_ctx']}")
+    # the time in the transition reason of a stopped/terminated instance, else
+    # the launch time (turbot's ec2InstanceStateChangeTime)
+    reason = i.get("StateTransitionReason") or ""
+    if want[iid]["state"] in ("stopped", "terminated") and "(" in reason:
+        st = datetime.datetime.strptime(reason.split("(")[1].split(")")[0].strip()[:19], "%Y-%m-%d %H:%M:%S")
+        st = st.replace(tzinfo=datetime.timezone.utc)
+    else:
+        st = lt
+    check(v["state_transition_time"] and
+          datetime.datetime.fromisoformat(v["state_transition_time"].replace("Z", "+00:00")) == st,
+          f"select * {iid}: state_transition_time {v['state_transition_time']!r}, want {st} ({want[iid]['state']}, {reason!r})")
 cols = rows("columns")[1:]
 check(len(cols) == 83 and cols[0] == ["instance_id", "text"] and cols[-1][0] == "_ctx",
       f"columns: {len(cols)} {cols[:1]} {cols[-1:]}")
@@ -401,6 +435,14 @@ for name in ["plugin", "connection", "get", "get_missing", "region", "state", "l
     if name not in ("plugin", "connection"):
         aws = [" ".join([a, r] + [f"{k}={v}" for k, v in sorted(p.items())]) for a, r, p in calls(name)]
         t.append(block(f"AWS calls of query {name}", "\n".join(aws) or "(none)", sort=True, header=False))
+filled = [f"{c}: {sum(1 for r in star[1:] if r[k] != '')}" for k, c in enumerate(star[0])]
+t.append(block(f"steampipe query star: select * ({len(star) - 1} rows); non-empty values per column", "\n".join(filled)))
+grouped = {}
+for a, r, p in calls("star"):
+    key = " ".join([a, r] + [f"{k}={v}" for k, v in sorted(p.items()) if k not in ("InstanceId", "InstanceId.1")])
+    grouped[key] = grouped.get(key, 0) + 1
+t.append(block("AWS calls of query star (per instance calls counted)",
+               "\n".join(f"{n} x {k}" for k, n in grouped.items()) or "(none)", sort=True, header=False))
 t.append(block("steampipe query columns (name, type)", open(f"{out}/q_columns.csv").read()))
 lines = [f"{v[0]:5} {k} : {v[1]}" for k, v in sorted(results.items(), key=lambda kv: (kv[1][0], norm(kv[0])))]
 summary = pp["summary"]["status"] if pp else {}
