@@ -215,12 +215,47 @@ PP_RC=$?
 set -e
 echo "powerpipe exit: $PP_RC" >"$OUT/powerpipe.rc"
 
+# --- a connection the plugin rejects ------------------------------------------------------
+# A query that may fail: its exit code goes to q_NAME.rc.
+sp_try() { # name sql
+  set +e
+  as_user "$STEAMPIPE_BIN" query --output csv "$2" >"$OUT/q_$1.csv" 2>"$OUT/q_$1.err"
+  echo $? >"$OUT/q_$1.rc"
+  set -e
+}
+# Added while the service runs: the plugin manager sends UpdateConnectionConfigs,
+# the plugin refuses that one connection and keeps serving the others.
+BAD_SPC=$INSTALL/config/aws_bad.spc
+printf 'connection "aws_bad" {\n  plugin  = "aws"\n  regions = []\n}\n' >"$BAD_SPC"
+[ "$(id -u)" = 0 ] && chown "$SVC_USER" "$BAD_SPC"
+for _ in $(seq 1 60); do
+  as_user "$STEAMPIPE_BIN" query --output csv "select state from steampipe_internal.steampipe_connection where name = 'aws_bad'" 2>/dev/null | grep -qxE 'ready|error' && break
+  sleep 0.5
+done
+sp_try live_connections "select name, state, error from steampipe_internal.steampipe_connection order by name"
+sp_try live_bad "select count(*) from aws_bad.aws_ec2_instance"
+sp_try live_good "select count(*) from aws.aws_ec2_instance"
+
 # --- stop -----------------------------------------------------------------------------------
-as_user "$STEAMPIPE_BIN" service stop >"$OUT/service_stop.txt" 2>&1 \
-  || { cat "$OUT/service_stop.txt" >&2; die "steampipe service stop failed"; }
-SERVICE_UP=
-as_user "$STEAMPIPE_BIN" service status >"$OUT/service_status.txt" 2>&1 || true
-pgrep -u "$SVC_USER" -f "$INSTALL" >"$OUT/leftover.txt" && die "processes left after service stop: $(tr '\n' ' ' <"$OUT/leftover.txt")"
+stop_service() { # tag
+  as_user "$STEAMPIPE_BIN" service stop >"$OUT/service_stop$1.txt" 2>&1 \
+    || { cat "$OUT/service_stop$1.txt" >&2; die "steampipe service stop failed"; }
+  SERVICE_UP=
+  as_user "$STEAMPIPE_BIN" service status >"$OUT/service_status$1.txt" 2>&1 || true
+  pgrep -u "$SVC_USER" -f "$INSTALL" >"$OUT/leftover.txt" && die "processes left after service stop: $(tr '\n' ' ' <"$OUT/leftover.txt")"
+  return 0
+}
+stop_service ""
+
+# Present when the service starts: SetAllConnectionConfigs fails, and with it
+# the plugin instance, as turbot's SDK makes it fail (it returns an error as
+# soon as one connection fails).
+SERVICE_UP=1
+as_user "$STEAMPIPE_BIN" service start --database-listen local --database-port "$DB_PORT" >"$OUT/service_start2.txt" 2>&1 \
+  || { cat "$OUT/service_start2.txt" >&2; die "steampipe service start (with aws_bad) failed"; }
+sp_try start_bad_connections "select name, state, error from steampipe_internal.steampipe_connection order by name"
+sp_try start_bad_good "select count(*) from aws.aws_ec2_instance"
+stop_service 2
 
 # --- compare with the fleet; write the transcript -----------------------------------------
 mkdir -p "$(dirname "$GOLDEN")"
@@ -400,6 +435,21 @@ for iid, w in want.items():
     exp_pp[f"arn:aws:ec2:{w['region']}:{acct}:instance/{iid}"] = "ok" if ok else "alarm"
 check({k: v[0] for k, v in results.items()} == exp_pp,
       f"powerpipe statuses: {sorted(results.items())} != {sorted(exp_pp.items())}")
+# A connection the plugin rejects (regions = []): added live, only it fails;
+# present at start, the plugin instance fails with the plugin's reason.
+def rc(name):
+    return int(open(f"{out}/q_{name}.rc").read())
+
+
+def err(name):
+    return open(f"{out}/q_{name}.err").read()
+
+
+check(rc("live_bad") != 0 and "connection 'aws_bad'" in err("live_bad"), f"live aws_bad: {rc('live_bad')} {err('live_bad')}")
+check(rc("live_good") == 0 and rows("live_good")[1:] == [[str(len(want))]], f"live aws beside aws_bad: {err('live_good')}")
+check(rc("start_bad_good") != 0 and "connection 'aws_bad': attribute 'regions': must contain at least 1 region"
+      in err("start_bad_good"), f"aws with aws_bad at start: {rc('start_bad_good')} {err('start_bad_good')}")
+
 # The mod's require block (plugin "aws" min_version 1.28.0): with our plugin
 # installed as turbot's aws, Steampipe lists it with version "local", which
 # Powerpipe accepts, so no requirement warning may appear.
@@ -451,6 +501,13 @@ t.append(block("powerpipe control run aws_compliance.control.foundational_securi
 warn = "\n".join(l for l in pp_err.splitlines() if l.strip())
 t.append(block("powerpipe stderr", warn or "(empty)"))
 t.append(block("steampipe service status after stop", open(f"{out}/service_status.txt").read()))
+t.append("# config/aws_bad.spc added while the service runs: connection \"aws_bad\" { plugin = \"aws\", regions = [] }\n\n")
+for name in ["live_connections", "live_bad", "live_good"]:
+    t.append(block(f"steampipe query {name} (exit {rc(name)})", open(f"{out}/q_{name}.csv").read() + err(name)))
+t.append("# the service restarted with aws_bad in place\n\n")
+for name in ["start_bad_connections", "start_bad_good"]:
+    t.append(block(f"steampipe query {name} (exit {rc(name)})", open(f"{out}/q_{name}.csv").read() + err(name)))
+t.append(block("steampipe service status after the second stop", open(f"{out}/service_status2.txt").read()))
 t.append("## result\n" + ("PASS" if not failures else "FAIL\n" + "\n".join(norm(f) for f in failures)) + "\n")
 open(golden, "w").write("".join(t))
 if failures:
