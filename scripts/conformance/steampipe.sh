@@ -209,10 +209,12 @@ sp_query star "select * from aws_ec2_instance order by instance_id"
 # --- Powerpipe against the service ------------------------------------------------------
 DB_URL="postgres://steampipe:$PASSWORD@127.0.0.1:$DB_PORT/steampipe"
 set +e
+t0=$(date +%s.%N)
 (cd mod && as_user "$POWERPIPE_BIN" control run aws_compliance.control.foundational_security_ec2_8 \
    --database "$DB_URL" --mod-install=false --output json) >"$OUT/powerpipe.json" 2>"$OUT/powerpipe.err"
 PP_RC=$?
 set -e
+echo "powerpipe control run: $(awk "BEGIN{printf \"%.2f\", $(date +%s.%N) - $t0}") s" >>"$OUT/timings.txt"
 echo "powerpipe exit: $PP_RC" >"$OUT/powerpipe.rc"
 
 # --- a connection the plugin rejects ------------------------------------------------------
