@@ -170,6 +170,35 @@ fn set_error(c: &mut ControlRun, error: &str) {
     };
 }
 
+/// Powerpipe's test for a Turbot Pipes workspace (`<identity>/<workspace>`):
+/// exactly two `/`-separated parts. Anything else is a local directory.
+fn is_pipes_workspace(location: &str) -> bool {
+    location.split('/').count() == 2
+}
+
+/// The display width asked for: POWERPIPE_DISPLAY_WIDTH, else the
+/// terminal's columns when stdout is one, else 0 (the renderer keeps it
+/// between the tree's minimum and 200, as Powerpipe does).
+fn display_width() -> usize {
+    if let Some(w) = std::env::var("POWERPIPE_DISPLAY_WIDTH")
+        .ok()
+        .and_then(|w| w.trim().parse().ok())
+    {
+        return w;
+    }
+    if !std::io::stdout().is_terminal() {
+        return 0;
+    }
+    // SAFETY: TIOCGWINSZ fills the winsize struct it is given, nothing more.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 {
+            return usize::from(ws.ws_col);
+        }
+    }
+    0
+}
+
 /// Runs `check`; returns Powerpipe's exit code.
 pub fn run(args: CheckArgs) -> ExitCode {
     let start_time = runner::now_rfc3339();
@@ -184,8 +213,29 @@ pub fn run(args: CheckArgs) -> ExitCode {
             Err(e) => return fail(exit_code::BAD_INPUT, &e),
         }
     }
-    if (args.snapshot || args.share) && args.pipes_token.as_deref().unwrap_or("").is_empty() {
-        return fail(exit_code::BAD_INPUT, "--snapshot and --share need a Turbot Pipes token: pass --pipes-token or set PIPES_TOKEN");
+    // Powerpipe takes either format names or file names, not both.
+    if exports.iter().any(|e| e.1.is_some()) && exports.iter().any(|e| e.1.is_none()) {
+        return fail(
+            exit_code::BAD_INPUT,
+            "combination of named and unnamed exports is not supported",
+        );
+    }
+    if args.snapshot || args.share {
+        match args.snapshot_location.as_deref() {
+            // A local directory (anything but `<identity>/<workspace>`): it must exist.
+            Some(loc) if !is_pipes_workspace(loc) => {
+                if !Path::new(loc).is_dir() {
+                    return fail(
+                        exit_code::BAD_INPUT,
+                        &format!("snapshot location {loc} does not exist"),
+                    );
+                }
+            }
+            _ if args.pipes_token.as_deref().unwrap_or("").is_empty() => {
+                return fail(exit_code::BAD_INPUT, "--snapshot and --share need a Turbot Pipes token: pass --pipes-token or set PIPES_TOKEN");
+            }
+            _ => {}
+        }
     }
 
     // The mod: the bundled one unless --mod-location.
@@ -343,10 +393,7 @@ fn run_with_mod(
         fail_all(&mut run.root, e);
     }
 
-    let width = std::env::var("POWERPIPE_DISPLAY_WIDTH")
-        .ok()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(100);
+    let width = display_width();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = output::render(&run, output_format, width, color);
     let mut stdout = std::io::stdout().lock();
@@ -358,7 +405,7 @@ fn run_with_mod(
         let path = path
             .clone()
             .unwrap_or_else(|| PathBuf::from(output::default_export_name(&run, *format)));
-        let body = output::render(&run, *format, width, false);
+        let body = output::render_export(&run, *format, width, output_format);
         if let Err(e) = std::fs::write(&path, body) {
             return fail(
                 exit_code::BAD_INPUT,
@@ -368,8 +415,23 @@ fn run_with_mod(
         eprintln!("File exported to {}", path.display());
     }
 
-    if args.snapshot || args.share {
-        let snapshot = output::render(&run, Format::Snapshot, width, false);
+    if let Some(dir) = args
+        .snapshot_location
+        .as_deref()
+        .filter(|l| (args.snapshot || args.share) && !is_pipes_workspace(l))
+    {
+        // A local snapshot location: the snapshot is saved there, as an export.
+        let path = Path::new(dir).join(output::default_export_name(&run, Format::Snapshot));
+        let body = output::render_export(&run, Format::Snapshot, width, output_format);
+        if let Err(e) = std::fs::write(&path, body) {
+            return fail(
+                exit_code::ERRORS,
+                &format!("cannot write snapshot {}: {e}", path.display()),
+            );
+        }
+        eprintln!("Snapshot saved to {}", path.display());
+    } else if args.snapshot || args.share {
+        let snapshot = output::render_export(&run, Format::Snapshot, width, output_format);
         let upload = snapshot_upload::Upload {
             host: args.pipes_host.clone(),
             token: args.pipes_token.clone().unwrap_or_default(),

@@ -15,6 +15,7 @@ use crate::aws::AwsConnection;
 use crate::check::model::{
     CheckRun, ControlRun, GroupRun, Node, ResultRow, RunStatus, Status, StatusSummary,
 };
+use crate::check::output::NIL;
 use crate::check::powerpipe_mod::{ModDef, ModError, ResolvedMod};
 use crate::pb::steampipe as pb;
 use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
@@ -185,7 +186,12 @@ pub async fn fetch(
     let req = pb::ExecuteRequest {
         table: table.to_string(),
         query_context: Some(pb::QueryContext {
-            columns: columns.to_vec(),
+            // `region` orders the rows (below) even when the SQL does not name it.
+            columns: columns
+                .iter()
+                .cloned()
+                .chain((!columns.iter().any(|c| c == "region")).then(|| "region".to_string()))
+                .collect(),
             ..Default::default()
         }),
         connection: connections
@@ -205,9 +211,25 @@ pub async fn fetch(
         let row = r
             .decode_row()
             .map_err(|e| format!("{}: a row of {table} does not decode: {e}", r.connection))?;
-        rows.push(row.unwrap_or_default());
+        let conn = connections
+            .iter()
+            .position(|c| *c.name == *r.connection)
+            .unwrap_or(usize::MAX);
+        rows.push((conn, row.unwrap_or_default()));
     }
-    Ok(rows)
+    // Regions are scanned concurrently, so rows arrive interleaved in an order
+    // that changes from run to run (as they reach Powerpipe through the FDW).
+    // One fixed order instead: by connection, then region, the API's order
+    // within one region. Results keep it within each status.
+    rows.sort_by(|(ca, a), (cb, b)| ca.cmp(cb).then_with(|| region_of(a).cmp(region_of(b))));
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
+
+fn region_of(row: &pb::Row) -> &str {
+    match row.columns.get("region").and_then(|c| c.value.as_ref()) {
+        Some(pb::column::Value::StringValue(s)) => s,
+        _ => "",
+    }
 }
 
 fn sqlite_type(t: i32) -> &'static str {
@@ -354,16 +376,17 @@ pub fn run_control(db: &rusqlite::Connection, m: &ResolvedMod, control: &str) ->
             for (i, n) in names.iter().enumerate() {
                 let v = text_of(row.get_ref(i).map_err(|e| e.to_string())?);
                 match n.as_str() {
-                    "reason" => reason = v.unwrap_or_default(),
-                    "resource" => resource = v.unwrap_or_default(),
+                    // A NULL is Go's "<nil>" in Powerpipe's results.
+                    "reason" => reason = v.unwrap_or_else(|| NIL.to_string()),
+                    "resource" => resource = v.unwrap_or_else(|| NIL.to_string()),
                     "status" => {
-                        let s = v.unwrap_or_default();
+                        let s = v.unwrap_or_else(|| NIL.to_string());
                         status = Some(
                             Status::parse(&s)
                                 .ok_or_else(|| format!("invalid control status '{s}'"))?,
                         );
                     }
-                    _ => dimensions.push((n.clone(), v.unwrap_or_default())),
+                    _ => dimensions.push((n.clone(), v.unwrap_or_else(|| NIL.to_string()))),
                 }
             }
             results.push(ResultRow {

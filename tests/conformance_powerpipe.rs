@@ -1,0 +1,451 @@
+//! Real Powerpipe (v1.5.2, built from its Go module by
+//! `scripts/conformance/powerpipe.sh`) runs the bundled mod from `mod/` over
+//! the plugin's rows, and `steampipe-plugin-aws check` must match it format
+//! by format.
+//!
+//! The rows: a moto fleet seeded with fixed random ids (tests/common/
+//! check_golden.rs), read through the plugin by sphost (Steampipe's own
+//! plugin client) and loaded into a temporary PostgreSQL with the FDW's
+//! column types, in the schema `aws` that Powerpipe gets as its search path.
+//! `check` reads the same fleet through the same proxy itself.
+//!
+//! Powerpipe's normalised outputs are written to tests/golden/ (the files
+//! tests/output_golden.rs checks `check` against in every `cargo test`).
+//! Run with `scripts/conformance.sh powerpipe` (it builds Powerpipe and sets
+//! POWERPIPE_BIN); every test here is ignored in a plain `cargo test`.
+
+#[path = "common/check_golden.rs"]
+mod check_golden;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use check_golden::*;
+use common::pg::Postgres;
+use common::*;
+use serde_json::{json, Value};
+
+/// The Powerpipe binary: `$POWERPIPE_BIN`.
+fn powerpipe_bin() -> PathBuf {
+    let p = std::env::var_os("POWERPIPE_BIN").map(PathBuf::from).expect(
+        "POWERPIPE_BIN is not set: run scripts/conformance.sh powerpipe (it builds Powerpipe 1.5.2)",
+    );
+    assert!(p.exists(), "POWERPIPE_BIN={} does not exist", p.display());
+    p
+}
+
+struct Setup {
+    fleet: Fleet,
+    _pg: Postgres,
+    /// Powerpipe's install dir and the directory of its connection config.
+    pp_home: tempfile::TempDir,
+    rows: usize,
+}
+
+/// Orders rows as `check` does (runner::fetch): by region, the API's order
+/// within one. Real Steampipe hands Powerpipe rows in arrival order, which
+/// varies from run to run; both tools here use this one order.
+fn check_row_order(rows: &mut [Value]) {
+    rows.sort_by(|a, b| {
+        let key = |r: &Value| r["values"]["region"].as_str().unwrap_or("").to_string();
+        key(a).cmp(&key(b))
+    });
+}
+
+fn setup() -> &'static Setup {
+    static S: OnceLock<Setup> = OnceLock::new();
+    S.get_or_init(|| {
+        let fleet = Fleet::start();
+        let config = format!(
+            "access_key = \"AKIDPOWERPIPE\"\ndefault_region = \"us-east-1\"\nendpoint_url = \"{}\"\nregions = [{}]\nsecret_key = \"powerpipe-secret\"\n",
+            fleet.proxy.endpoint,
+            REGIONS.map(|r| format!("\"{r}\"")).join(", ")
+        );
+        let conn = json!({"connection": "aws", "plugin": "aws", "pluginShortName": "aws", "config": config});
+        let mut sc = scenario(vec![conn], vec![json!({"op": "get_schema", "connection": "aws"})]);
+        sc["plugin"] = json!(plugin_binary());
+        sc["env"] = json!({"AWS_EC2_METADATA_DISABLED": "true"});
+        let ev = run(&sc);
+        let table = one(&ev, "schema", Some(0))["response"]["schema"]["schema"]["aws_ec2_instance"].clone();
+        let cols: Vec<String> = table["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+        let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+        sc["steps"] = json!([{"op": "execute", "request": execute("aws_ec2_instance", "aws", &cols, json!({}), None)}]);
+        let ev = run(&sc);
+        assert_eq!(one(&ev, "execute_end", Some(0))["end"], "eof");
+        let mut rows = common::rows(&ev, 0);
+        check_row_order(&mut rows);
+        assert_eq!(rows.len(), fleet.instance_ids().len(), "one row per instance");
+        let pg = Postgres::start();
+        pg.load_table("aws", "aws_ec2_instance", &table, &rows);
+        let port = pg.psql("show port").unwrap();
+        let port = port.lines().filter(|l| l.trim().parse::<u16>().is_ok()).last().unwrap().trim().to_string();
+        let pp_home = tempfile::Builder::new().prefix("powerpipe-home-").tempdir().unwrap();
+        std::fs::create_dir_all(pp_home.path().join("config")).unwrap();
+        // The new way to select a database: a connection in a .ppc file and
+        // the mod's `database` variable (the --database flag is deprecated).
+        std::fs::write(
+            pp_home.path().join("config/fleet.ppc"),
+            format!("connection \"steampipe\" \"fleet\" {{\n  host     = \"127.0.0.1\"\n  port     = {port}\n  db       = \"postgres\"\n  username = \"postgres\"\n}}\n"),
+        )
+        .unwrap();
+        Setup { fleet, _pg: pg, pp_home, rows: rows.len() }
+    })
+}
+
+/// Runs Powerpipe in `cwd` (the repository's `mod/` unless a test gives another).
+fn powerpipe_in(cwd: &Path, args: &[&str]) -> Output {
+    let s = setup();
+    let home = s.pp_home.path();
+    Command::new(powerpipe_bin())
+        .current_dir(cwd)
+        .args(args)
+        .args([
+            "--install-dir",
+            home.to_str().unwrap(),
+            "--config-path",
+            home.join("config").to_str().unwrap(),
+            "--mod-install=false",
+            "--var",
+            "database=connection.steampipe.fleet",
+            "--search-path",
+            "aws",
+        ])
+        .env("POWERPIPE_UPDATE_CHECK", "false")
+        .env("POWERPIPE_TELEMETRY", "none")
+        .env("POWERPIPE_DISPLAY_WIDTH", DISPLAY_WIDTH)
+        .env_remove("POWERPIPE_DATABASE")
+        .env_remove("PIPES_TOKEN")
+        .env_remove("PP_VAR_common_dimensions")
+        .env_remove("PP_VAR_tag_dimensions")
+        .output()
+        .expect("run powerpipe")
+}
+
+/// `powerpipe control run X` / `powerpipe benchmark run X` in `cwd`, with
+/// the repository's `mod/` as the mod location.
+fn powerpipe(cwd: &Path, args: &[&str]) -> Output {
+    powerpipe_at(&root().join("mod"), cwd, args)
+}
+
+/// The same, with the mod in `mod_dir`.
+fn powerpipe_at(mod_dir: &Path, cwd: &Path, args: &[&str]) -> Output {
+    let kind = if args[0].contains(".benchmark.") {
+        "benchmark"
+    } else {
+        "control"
+    };
+    let mut a = vec![kind, "run"];
+    a.extend_from_slice(args);
+    a.extend(["--mod-location", mod_dir.to_str().unwrap()]);
+    powerpipe_in(cwd, &a)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The warning Powerpipe gives for the mod's `require { plugin "aws" }` on
+/// any plain PostgreSQL database (it has no steampipe_internal tables).
+fn plugin_requirement_warning() -> Regex {
+    Regex::new(r"^Warning: PostgreSQL backend 'postgresql://postgres@127\.0\.0\.1:\d+/postgres' does not provide a plugin which satisfies requirement 'aws@1\.28\.0' - required by 'aws_compliance'$").unwrap()
+}
+
+use regex::Regex;
+
+#[test]
+#[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
+fn the_mod_loads_and_the_require_block_only_warns() {
+    let s = setup();
+    let cwd = tempfile::tempdir().unwrap();
+    for case in &CASES {
+        let o = powerpipe(cwd.path(), &case_args(case, &["--output", "none"]));
+        assert_exit(&o, 1, case.target);
+        let err = stderr(&o);
+        let warn = plugin_requirement_warning();
+        assert!(
+            !err.trim().is_empty(),
+            "the require block gives its warning"
+        );
+        for line in err.lines().filter(|l| !l.is_empty()) {
+            assert!(
+                warn.is_match(line),
+                "{}: unexpected stderr line {line:?}",
+                case.name
+            );
+        }
+    }
+    // The mod's resources as Powerpipe lists them: the ones `check` knows.
+    let o = Command::new(powerpipe_bin())
+        .current_dir(cwd.path())
+        .args(["benchmark", "list", "--output", "json", "--mod-location"])
+        .arg(root().join("mod"))
+        .arg("--install-dir")
+        .arg(s.pp_home.path())
+        .env("POWERPIPE_UPDATE_CHECK", "false")
+        .env("POWERPIPE_TELEMETRY", "none")
+        .output()
+        .unwrap();
+    assert_exit(&o, 0, "benchmark list");
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["qualified_name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "aws_compliance.benchmark.foundational_security",
+            "aws_compliance.benchmark.foundational_security_ec2"
+        ]
+    );
+    assert!(s.rows > 10);
+}
+
+#[test]
+#[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
+fn check_matches_powerpipe_format_by_format_and_the_goldens_are_powerpipes() {
+    let s = setup();
+    let work = tempfile::tempdir().unwrap();
+    // check's normalised outputs, under the goldens' names, for `diff -r`.
+    let check_out = root().join("target/conformance/powerpipe/check");
+    std::fs::create_dir_all(&check_out).unwrap();
+    std::fs::create_dir_all(golden_dir()).unwrap();
+    let mut differences = Vec::new();
+    for case in &CASES {
+        let pp_dir = work.path().join(format!("pp-{}", case.name));
+        let ck_dir = work.path().join(format!("check-{}", case.name));
+        std::fs::create_dir_all(&pp_dir).unwrap();
+        std::fs::create_dir_all(&ck_dir).unwrap();
+        let from_pp = all_formats(case, &pp_dir, &mut |a| powerpipe(&pp_dir, a));
+        let from_check = all_formats(case, &ck_dir, &mut |a| run_check(&s.fleet, &ck_dir, a));
+        for ((ext, pp), (ext2, ck)) in from_pp.iter().zip(&from_check) {
+            assert_eq!(ext, ext2);
+            let pp = normalize(ext, pp);
+            let ck = normalize(ext, ck);
+            // The golden file is Powerpipe's own output.
+            std::fs::write(golden_path(case, ext), &pp).unwrap();
+            std::fs::write(check_out.join(format!("{}.{ext}", case.name)), &ck).unwrap();
+            if pp != ck {
+                differences.push(first_difference(&format!("{}.{ext}", case.name), &pp, &ck));
+            }
+        }
+        // --output X and --export X agree, in both tools.
+        for (name, ext) in OUTPUT_AND_EXPORT {
+            let golden = std::fs::read_to_string(golden_path(case, ext)).unwrap();
+            let pp = powerpipe(&pp_dir, &case_args(case, &["--output", name]));
+            assert_exit(&pp, 1, name);
+            let ck = run_check(&s.fleet, &ck_dir, &case_args(case, &["--output", name]));
+            assert_exit(&ck, 1, name);
+            for (tool, o) in [("powerpipe", pp), ("check", ck)] {
+                let got = normalize(ext, &String::from_utf8(o.stdout).unwrap());
+                if got != golden {
+                    differences.push(first_difference(
+                        &format!("{tool} --output {name} vs the {}.{ext} export", case.name),
+                        &golden,
+                        &got,
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "check differs from Powerpipe (diff -r {} {}):\n{}",
+        golden_dir().display(),
+        check_out.display(),
+        differences.join("\n")
+    );
+}
+
+/// A copy of `mod/` with `edit` applied to one file.
+fn mod_copy(dir: &Path, file: &str, edit: &dyn Fn(&str) -> String) -> PathBuf {
+    let dst = dir.join("mod");
+    std::fs::create_dir_all(dir).unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(root().join("mod"))
+        .arg(&dst)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let p = dst.join(file);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let edited = edit(&text);
+    assert_ne!(edited, text, "the edit of {file} changed nothing");
+    std::fs::write(&p, edited).unwrap();
+    dst
+}
+
+#[test]
+#[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
+fn exit_codes_agree() {
+    let s = setup();
+    let control = "aws_compliance.control.foundational_security_ec2_8";
+    let both = |mod_dir: Option<&Path>, args: &[&str]| -> (Option<i32>, Option<i32>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let pp = match mod_dir {
+            Some(m) => powerpipe_at(m, dir.path(), args),
+            None => powerpipe(dir.path(), args),
+        };
+        let mut a: Vec<&str> = args.to_vec();
+        let m;
+        if let Some(d) = mod_dir {
+            m = d.to_str().unwrap().to_string();
+            a.extend(["--mod-location", &m]);
+        }
+        let ck = run_check(&s.fleet, dir.path(), &a);
+        (
+            pp.status.code(),
+            ck.status.code(),
+            format!("powerpipe: {}\ncheck: {}", stderr(&pp), stderr(&ck)),
+        )
+    };
+    let work = tempfile::tempdir().unwrap();
+    let only_ok = mod_copy(&work.path().join("ok"), "conformance_pack/ec2.pp", &|t| {
+        t.replace(
+            "aws_ec2_instance;",
+            "aws_ec2_instance where metadata_options ->> 'HttpTokens' = 'required' and metadata_options ->> 'State' = 'applied';",
+        )
+    });
+    let failing = mod_copy(&work.path().join("fail"), "conformance_pack/ec2.pp", &|t| {
+        t.replace("arn as resource", "no_such_column as resource")
+    });
+    let broken = mod_copy(&work.path().join("broken"), "mod.pp", &|t| {
+        t.replacen("title", "title = = ", 1)
+    });
+    let cases: Vec<(&str, Option<&Path>, Vec<&str>, i32)> = vec![
+        ("alarms", None, vec![control, "--output", "none"], 1),
+        ("ok", Some(&only_ok), vec![control, "--output", "none"], 0),
+        (
+            "a control whose query fails",
+            Some(&failing),
+            vec![control, "--output", "none"],
+            2,
+        ),
+        (
+            "a mod that fails to load",
+            Some(&broken),
+            vec![control, "--output", "none"],
+            250,
+        ),
+        (
+            "a bad --output",
+            None,
+            vec![control, "--output", "bogus"],
+            254,
+        ),
+        (
+            "a bad --export",
+            None,
+            vec![control, "--export", "bogus"],
+            254,
+        ),
+        (
+            "an unknown control",
+            None,
+            vec!["aws_compliance.control.no_such_control"],
+            254,
+        ),
+        (
+            "a variable of the wrong type",
+            None,
+            vec![control, "--var", "common_dimensions=3"],
+            254,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (what, m, args, want) in cases {
+        let (pp, ck, err) = both(m, &args);
+        if pp != Some(want) || ck != Some(want) {
+            wrong.push(format!(
+                "{what}: powerpipe {pp:?}, check {ck:?}, expected {want}\n{err}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+#[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
+fn snapshots_written_to_a_local_snapshot_location_are_equal() {
+    let s = setup();
+    for case in CASES
+        .iter()
+        .filter(|c| c.name == "benchmark" || c.name == "control-dims")
+    {
+        let pp_dir = tempfile::tempdir().unwrap();
+        let ck_dir = tempfile::tempdir().unwrap();
+        let pp_loc = pp_dir.path().join("snaps");
+        let ck_loc = ck_dir.path().join("snaps");
+        std::fs::create_dir_all(&pp_loc).unwrap();
+        std::fs::create_dir_all(&ck_loc).unwrap();
+        let pp = powerpipe(
+            pp_dir.path(),
+            &case_args(
+                case,
+                &[
+                    "--output",
+                    "none",
+                    "--snapshot",
+                    "--snapshot-location",
+                    pp_loc.to_str().unwrap(),
+                ],
+            ),
+        );
+        assert_exit(&pp, 1, "powerpipe --snapshot-location");
+        let ck = run_check(
+            &s.fleet,
+            ck_dir.path(),
+            &case_args(
+                case,
+                &[
+                    "--output",
+                    "none",
+                    "--snapshot",
+                    "--snapshot-location",
+                    ck_loc.to_str().unwrap(),
+                ],
+            ),
+        );
+        assert_exit(&ck, 1, "check --snapshot-location");
+        let one_file = |d: &Path| -> (String, String) {
+            let files: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert_eq!(files.len(), 1, "one snapshot in {}: {files:?}", d.display());
+            let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
+            (name, std::fs::read_to_string(&files[0]).unwrap())
+        };
+        let (pp_name, pp_text) = one_file(&pp_loc);
+        let (ck_name, ck_text) = one_file(&ck_loc);
+        let stamp = Regex::new(r"\.\d{8}T\d{6}\.pps$").unwrap();
+        assert_eq!(
+            stamp.replace(&ck_name, ".<TIME>.pps"),
+            stamp.replace(&pp_name, ".<TIME>.pps")
+        );
+        let golden = std::fs::read_to_string(golden_path(case, "pps")).unwrap();
+        assert_eq!(
+            normalize("pps", &pp_text),
+            golden,
+            "Powerpipe's snapshot file is its export"
+        );
+        if let Err(e) = (normalize("pps", &ck_text) == golden)
+            .then_some(())
+            .ok_or_else(|| {
+                first_difference(
+                    "check's snapshot file",
+                    &golden,
+                    &normalize("pps", &ck_text),
+                )
+            })
+        {
+            panic!("{e}");
+        }
+    }
+}
