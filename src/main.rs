@@ -56,13 +56,13 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            // `check` follows Powerpipe: bad flags exit 254.
+            // `check` follows Powerpipe: flags its command line rejects exit 255.
             let is_check = std::env::args().nth(1).as_deref() == Some("check");
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::SUCCESS
                 }
-                _ if is_check => ExitCode::from(254),
+                _ if is_check => ExitCode::from(255),
                 _ => ExitCode::from(2),
             };
         }

@@ -57,6 +57,7 @@ fn check(dir: &Path, args: &[&str]) -> Output {
         .env("AWS_ACCESS_KEY_ID", "AKIDCHECK")
         .env("AWS_SECRET_ACCESS_KEY", "check-secret")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("POWERPIPE_DISPLAY_WIDTH", "100")
         .env_remove("AWS_PROFILE")
         .env_remove("PP_VAR_common_dimensions")
         .env_remove("PP_VAR_tag_dimensions")
@@ -310,6 +311,7 @@ fn dimensions_follow_var_and_several_connections_each_become_one() {
 #[test]
 fn exports_go_to_powerpipes_default_file_names_and_named_files() {
     let dir = tempfile::tempdir().unwrap();
+    // Exports by format name get Powerpipe's default file names.
     let out = check(
         dir.path(),
         &[
@@ -321,15 +323,30 @@ fn exports_go_to_powerpipes_default_file_names_and_named_files() {
             "--export",
             "snapshot",
             "--export",
-            "report.md",
-            "--export",
-            "findings.asff.json",
-            "--export",
-            "results.xml",
+            "asff",
         ],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty(), "--output none prints nothing");
+    // Exports by file name: the last extension picks the format, as in
+    // Powerpipe (so `.asff.json` is json); names and formats do not mix.
+    let named = [
+        "--export",
+        "report.md",
+        "--export",
+        "findings.asff.json",
+        "--export",
+        "results.xml",
+    ];
+    let mut args = vec!["foundational_security_ec2_8", "--output", "none"];
+    args.extend(named);
+    assert_eq!(check(dir.path(), &args).status.code(), Some(1));
+    args.extend(["--export", "csv"]);
+    let mixed = check(dir.path(), &args);
+    assert_eq!(mixed.status.code(), Some(250));
+    assert!(
+        String::from_utf8_lossy(&mixed.stderr).contains("combination of named and unnamed exports")
+    );
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -370,15 +387,23 @@ fn exports_go_to_powerpipes_default_file_names_and_named_files() {
     assert!(std::fs::read_to_string(dir.path().join("report.md"))
         .unwrap()
         .contains("IMDSv2"));
-    let asff: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("findings.asff.json")).unwrap(),
-    )
-    .unwrap();
+    let asff_name = names.iter().find(|n| n.ends_with(".asff.json")).unwrap();
+    let asff: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(asff_name)).unwrap())
+            .unwrap();
     assert!(asff
         .as_array()
         .unwrap()
         .iter()
         .any(|f| f["Compliance"]["Status"] == "FAILED"));
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("findings.asff.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        json["group_id"], "root_result_group",
+        "x.asff.json is written as json"
+    );
     assert!(std::fs::read_to_string(dir.path().join("results.xml"))
         .unwrap()
         .contains("<test-run"));
@@ -387,21 +412,32 @@ fn exports_go_to_powerpipes_default_file_names_and_named_files() {
 #[test]
 fn exit_codes_are_powerpipes() {
     let dir = tempfile::tempdir().unwrap();
-    // 254: bad input.
+    // 255: flags the command line rejects.
     assert_eq!(
         check(dir.path(), &["--output", "bogus"]).status.code(),
-        Some(254)
+        Some(255)
     );
     assert_eq!(
+        check(dir.path(), &["--no-such-flag"]).status.code(),
+        Some(255)
+    );
+    // 250: targets, variables and exports Powerpipe's workspace load rejects.
+    assert_eq!(
         check(dir.path(), &["no_such_control"]).status.code(),
-        Some(254)
+        Some(250)
     );
     assert_eq!(
         check(dir.path(), &["--var", "common_dimensions=3"])
             .status
             .code(),
-        Some(254)
+        Some(250)
     );
+    assert_eq!(
+        check(dir.path(), &["--export", "bogus"]).status.code(),
+        Some(250)
+    );
+    // 254: Turbot Pipes without a token.
+    assert_eq!(check(dir.path(), &["--snapshot"]).status.code(), Some(254));
     // 250: the mod cannot be loaded.
     let out = check(dir.path(), &["--mod-location", "/nonexistent/mod"]);
     assert_eq!(out.status.code(), Some(250));

@@ -80,7 +80,7 @@ fn setup() -> &'static Setup {
         let pg = Postgres::start();
         pg.load_table("aws", "aws_ec2_instance", &table, &rows);
         let port = pg.psql("show port").unwrap();
-        let port = port.lines().filter(|l| l.trim().parse::<u16>().is_ok()).last().unwrap().trim().to_string();
+        let port = port.lines().rfind(|l| l.trim().parse::<u16>().is_ok()).unwrap().trim().to_string();
         let pp_home = tempfile::Builder::new().prefix("powerpipe-home-").tempdir().unwrap();
         std::fs::create_dir_all(pp_home.path().join("config")).unwrap();
         // The new way to select a database: a connection in a .ppc file and
@@ -333,28 +333,57 @@ fn exit_codes_agree() {
             vec![control, "--output", "none"],
             250,
         ),
+        // Flags the command line rejects: 255.
         (
             "a bad --output",
             None,
             vec![control, "--output", "bogus"],
-            254,
+            255,
         ),
+        (
+            "an unknown flag",
+            None,
+            vec![control, "--no-such-flag"],
+            255,
+        ),
+        // What the workspace load and the export check reject: 250.
         (
             "a bad --export",
             None,
             vec![control, "--export", "bogus"],
-            254,
+            250,
+        ),
+        (
+            "named and unnamed exports",
+            None,
+            vec![
+                control, "--output", "none", "--export", "csv", "--export", "x.json",
+            ],
+            250,
         ),
         (
             "an unknown control",
             None,
             vec!["aws_compliance.control.no_such_control"],
-            254,
+            250,
         ),
         (
             "a variable of the wrong type",
             None,
             vec![control, "--var", "common_dimensions=3"],
+            250,
+        ),
+        (
+            "an undeclared variable",
+            None,
+            vec![control, "--var", "no_such_var=1"],
+            250,
+        ),
+        // Turbot Pipes without a token: 254.
+        (
+            "--snapshot without a token",
+            None,
+            vec![control, "--output", "none", "--snapshot"],
             254,
         ),
     ];
@@ -373,6 +402,7 @@ fn exit_codes_agree() {
 #[test]
 #[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
 fn snapshots_written_to_a_local_snapshot_location_are_equal() {
+    let stamp = Regex::new(r"\.\d{8}T\d{6}\.pps$").unwrap();
     let s = setup();
     for case in CASES
         .iter()
@@ -424,7 +454,6 @@ fn snapshots_written_to_a_local_snapshot_location_are_equal() {
         };
         let (pp_name, pp_text) = one_file(&pp_loc);
         let (ck_name, ck_text) = one_file(&ck_loc);
-        let stamp = Regex::new(r"\.\d{8}T\d{6}\.pps$").unwrap();
         assert_eq!(
             stamp.replace(&ck_name, ".<TIME>.pps"),
             stamp.replace(&pp_name, ".<TIME>.pps")

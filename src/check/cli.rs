@@ -204,33 +204,32 @@ pub fn run(args: CheckArgs) -> ExitCode {
     let start_time = runner::now_rfc3339();
     let output_format = match Format::parse_output(&args.output) {
         Ok(f) => f,
-        Err(e) => return fail(exit_code::BAD_INPUT, &e),
+        Err(e) => return fail(exit_code::FLAG_ERROR, &e),
     };
     let mut exports = Vec::new();
     for e in &args.exports {
         match Format::parse_export(e) {
             Ok(x) => exports.push(x),
-            Err(e) => return fail(exit_code::BAD_INPUT, &e),
+            Err(e) => return fail(exit_code::INIT_FAILED, &e),
         }
     }
     // Powerpipe takes either format names or file names, not both.
     if exports.iter().any(|e| e.1.is_some()) && exports.iter().any(|e| e.1.is_none()) {
         return fail(
-            exit_code::BAD_INPUT,
+            exit_code::INIT_FAILED,
             "combination of named and unnamed exports is not supported",
         );
     }
     if args.snapshot || args.share {
         match args.snapshot_location.as_deref() {
             // A local directory (anything but `<identity>/<workspace>`): it must exist.
-            Some(loc) if !is_pipes_workspace(loc) => {
-                if !Path::new(loc).is_dir() {
-                    return fail(
-                        exit_code::BAD_INPUT,
-                        &format!("snapshot location {loc} does not exist"),
-                    );
-                }
+            Some(loc) if !is_pipes_workspace(loc) && !Path::new(loc).is_dir() => {
+                return fail(
+                    exit_code::BAD_INPUT,
+                    &format!("snapshot location {loc} does not exist"),
+                );
             }
+            Some(loc) if !is_pipes_workspace(loc) => {}
             _ if args.pipes_token.as_deref().unwrap_or("").is_empty() => {
                 return fail(exit_code::BAD_INPUT, "--snapshot and --share need a Turbot Pipes token: pass --pipes-token or set PIPES_TOKEN");
             }
@@ -282,11 +281,11 @@ fn run_with_mod(
         Ok::<(), crate::check::powerpipe_mod::ModError>(())
     })();
     if let Err(e) = var_result {
-        return fail(exit_code::BAD_INPUT, &e.to_string());
+        return fail(exit_code::INIT_FAILED, &e.to_string());
     }
     let m = match ResolvedMod::resolve(def, &inputs) {
         Ok(m) => m,
-        Err(e) => return fail(exit_code::BAD_INPUT, &e.to_string()),
+        Err(e) => return fail(exit_code::INIT_FAILED, &e.to_string()),
     };
     let targets: Vec<Target> = if args.names.is_empty() {
         match runner::top_benchmarks(&m) {
@@ -298,7 +297,7 @@ fn run_with_mod(
         for n in &args.names {
             match runner::resolve_target(&m.def, n) {
                 Ok(x) => t.push(x),
-                Err(e) => return fail(exit_code::BAD_INPUT, &e.to_string()),
+                Err(e) => return fail(exit_code::INIT_FAILED, &e.to_string()),
             }
         }
         t

@@ -238,10 +238,15 @@ pub mod exit_code {
     pub const ALARMS: u8 = 1;
     /// at least one control error
     pub const ERRORS: u8 = 2;
-    /// initialisation failed (mod load, connection)
+    /// initialisation failed: the mod, its variables, the targets or the
+    /// exports asked for (as Powerpipe: workspace load and export checks)
     pub const INIT_FAILED: u8 = 250;
-    /// bad input or flags
+    /// Turbot Pipes input missing (`--snapshot` without a token or a
+    /// snapshot location that does not exist)
     pub const BAD_INPUT: u8 = 254;
+    /// a flag the command line rejects: an unknown flag, a bad `--output`
+    /// value (Powerpipe's cobra/enumflag errors exit 255)
+    pub const FLAG_ERROR: u8 = 255;
 }
 
 impl CheckRun {

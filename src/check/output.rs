@@ -466,7 +466,7 @@ fn cdata(s: &str) -> String {
 
 fn escape_markup_controls(s: &str) -> String {
     s.chars()
-        .filter(|&c| !((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')))
+        .filter(|&c| (c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r'))
         .collect()
 }
 
