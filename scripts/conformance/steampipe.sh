@@ -477,7 +477,8 @@ if pp is not None:
     def walk(node):
         for c in node.get("controls") or []:
             for r in c.get("results") or []:
-                results[r["resource"]] = (r["status"], r["reason"])
+                dims = ",".join(f"{d['key']}={d['value']}" for d in r.get("dimensions") or [])
+                results[r["resource"]] = (r["status"], r["reason"], dims)
         for g in node.get("groups") or []:
             walk(g)
     walk(pp)
@@ -548,7 +549,9 @@ for a, r, p in calls("star"):
 t.append(block("AWS calls of query star (per instance calls counted)",
                "\n".join(f"{n} x {k}" for k, n in grouped.items()) or "(none)", sort=True, header=False))
 t.append(block("steampipe query columns (name, type)", open(f"{out}/q_columns.csv").read()))
-lines = [f"{v[0]:5} {k} : {v[1]}" for k, v in sorted(results.items(), key=lambda kv: (kv[1][0], norm(kv[0])))]
+# one line per result: status, resource, reason, [dimensions]; tests/conformance_steampipe.rs
+# compares these with `check` on the same fleet
+lines = [f"{v[0]:5} {k} : {v[1]} [{v[2]}]" for k, v in sorted(results.items(), key=lambda kv: (kv[1][0], norm(kv[0])))]
 summary = pp["summary"]["status"] if pp else {}
 t.append(block("powerpipe control run aws_compliance.control.foundational_security_ec2_8 (results sorted)",
                "\n".join(lines) + f"\nsummary: {json.dumps(summary, sort_keys=True)}\nexit code: {pp_rc}"))
