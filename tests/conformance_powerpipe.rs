@@ -478,3 +478,73 @@ fn snapshots_written_to_a_local_snapshot_location_are_equal() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
+fn a_control_whose_query_fails_is_reported_alike() {
+    let s = setup();
+    let work = tempfile::tempdir().unwrap();
+    let failing = mod_copy(&work.path().join("fail"), "conformance_pack/ec2.pp", &|t| {
+        t.replace("arn as resource", "no_such_column as resource")
+    });
+    let case = &CASES[2];
+    let pp_dir = work.path().join("pp");
+    let ck_dir = work.path().join("check");
+    std::fs::create_dir_all(&pp_dir).unwrap();
+    std::fs::create_dir_all(&ck_dir).unwrap();
+    let from_pp = all_formats_exiting(
+        case,
+        &pp_dir,
+        &mut |a| powerpipe_at(&failing, &pp_dir, a),
+        2,
+    );
+    let mod_arg = failing.to_str().unwrap().to_string();
+    let from_check = all_formats_exiting(
+        case,
+        &ck_dir,
+        &mut |a| {
+            let mut a = a.to_vec();
+            a.extend(["--mod-location", &mod_arg]);
+            run_check(&s.fleet, &ck_dir, &a)
+        },
+        2,
+    );
+    // The databases word the error differently (PostgreSQL, SQLite): the
+    // message is masked, and the text line that shows it (cut to the width).
+    let pg = r#"column "no_such_column" does not exist (SQLSTATE 42703)"#;
+    let sqlite = "no such column: no_such_column";
+    let error_line = Regex::new(r"(?m)^(\s*)ERROR: .*$").unwrap();
+    let mut differences = Vec::new();
+    for ((ext, pp), (_, ck)) in from_pp.iter().zip(&from_check) {
+        let mask = |t: &str| {
+            let t = t
+                .replace(&format!("\"{}\"", pg.replace('"', "\"\"")), "<ERROR>")
+                .replace(pg, "<ERROR>")
+                .replace(&go_escaped(pg), "<ERROR>")
+                .replace(sqlite, "<ERROR>");
+            let t = error_line
+                .replace_all(&t, "${1}ERROR: <ERROR>")
+                .into_owned();
+            normalize(ext, &t)
+        };
+        let (pp, ck) = (mask(pp), mask(ck));
+        let out = root().join("target/conformance/powerpipe/failing");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join(format!("powerpipe.{ext}")), &pp).unwrap();
+        std::fs::write(out.join(format!("check.{ext}")), &ck).unwrap();
+        assert!(
+            pp.contains("<ERROR>") || ["asff.json", "nunit3.xml"].contains(ext),
+            "{ext}: {pp}"
+        );
+        if pp != ck {
+            differences.push(first_difference(&format!("failing {ext}"), &pp, &ck));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// `s` as Go's JSON encoder writes it inside a string.
+fn go_escaped(s: &str) -> String {
+    let q = serde_json::to_string(s).unwrap();
+    q[1..q.len() - 1].to_string()
+}

@@ -1897,6 +1897,8 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
                 p.insert("data".into(), json!({"columns": columns, "rows": rows}));
             }
             if let Some(e) = &c.run_error {
+                // A control whose query failed has no data (null), and the error.
+                p.insert("data".into(), Value::Null);
                 p.insert("error".into(), json!(e));
             }
             panels.insert(c.full_name.clone(), Value::Object(p));

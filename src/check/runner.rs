@@ -313,6 +313,15 @@ fn text_of(v: ValueRef<'_>) -> Option<String> {
     }
 }
 
+/// The database's message for a failed statement, without the SQL text
+/// rusqlite appends (Powerpipe shows PostgreSQL's message alone).
+fn sql_error(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        e => e.to_string(),
+    }
+}
+
 /// Runs one control's SQL on `db`; a failure is the control's run error.
 pub fn run_control(db: &rusqlite::Connection, m: &ResolvedMod, control: &str) -> ControlRun {
     let started = Instant::now();
@@ -336,7 +345,7 @@ pub fn run_control(db: &rusqlite::Connection, m: &ResolvedMod, control: &str) ->
         let sql = m.control_sql(control).map_err(|e| e.to_string())?;
         let mut stmt = db
             .prepare(sql.trim().trim_end_matches(';'))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| sql_error(&e))?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let missing: Vec<&str> = ["reason", "resource", "status"]
             .into_iter()
@@ -352,7 +361,7 @@ pub fn run_control(db: &rusqlite::Connection, m: &ResolvedMod, control: &str) ->
             .filter(|n| !["reason", "resource", "status"].contains(&n.as_str()))
             .cloned()
             .collect();
-        let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
+        let mut rows = stmt.query([]).map_err(|e| sql_error(&e))?;
         let mut results = Vec::new();
         loop {
             let row = match rows.next() {

@@ -208,11 +208,21 @@ pub fn all_formats(
     dir: &Path,
     run: &mut dyn FnMut(&[&str]) -> Output,
 ) -> Vec<(&'static str, String)> {
+    all_formats_exiting(case, dir, run, 1)
+}
+
+/// [`all_formats`] of a run that exits with `code`.
+pub fn all_formats_exiting(
+    case: &Case,
+    dir: &Path,
+    run: &mut dyn FnMut(&[&str]) -> Output,
+    code: i32,
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     for (name, ext, via) in FORMATS {
         if via == Via::Output {
             let o = run(&case_args(case, &["--output", name]));
-            assert_exit(&o, 1, &format!("{} --output {name}", case.target));
+            assert_exit(&o, code, &format!("{} --output {name}", case.target));
             out.push((ext, String::from_utf8(o.stdout).expect("utf-8 output")));
         }
     }
@@ -223,7 +233,7 @@ pub fn all_formats(
         }
     }
     let o = run(&case_args(case, &extra));
-    assert_exit(&o, 1, &format!("{} exports", case.target));
+    assert_exit(&o, code, &format!("{} exports", case.target));
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
