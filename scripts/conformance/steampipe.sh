@@ -255,6 +255,17 @@ sp_query count "select count(*) from aws_ec2_instance"
 sp_query hydrate "select instance_id, disable_api_termination, user_data from aws_ec2_instance where region = 'us-east-1' order by instance_id"
 # Every column through the FDW's type conversions (inet, jsonb, timestamptz, ...).
 sp_query star "select * from aws_ec2_instance order by instance_id"
+# Four clients at once: four PostgreSQL backends, each with the FDW reattached
+# to the one plugin process on its own connection.
+pids=()
+for n in 1 2 3 4; do
+  as_user "$STEAMPIPE_BIN" query --output csv "select instance_id, instance_type, metadata_options ->> 'HttpTokens' as http_tokens from aws_ec2_instance where instance_state = 'running' and region = '$([ $((n % 2)) = 0 ] && echo eu-west-1 || echo us-east-1)' order by instance_id" \
+    >"$OUT/q_parallel$n.csv" 2>"$OUT/q_parallel$n.err" &
+  pids+=($!)
+done
+for n in 1 2 3 4; do
+  wait "${pids[$((n - 1))]}" || { cat "$OUT/q_parallel$n.err" >&2; die "parallel query $n failed"; }
+done
 
 # --- Powerpipe against the service ------------------------------------------------------
 DB_URL="postgres://steampipe:$PASSWORD@127.0.0.1:$DB_PORT/steampipe"
@@ -426,6 +437,11 @@ check(d and all(p.get("MaxResults") == "5" for _, r, p in d),
 lim = rows("limit_region")
 check(len(lim) == 3 and all(r[0] in want and r[1] == "us-east-1" for r in lim[1:]), f"limit 2 in us-east-1: {lim}")
 check(all(r == "us-east-1" for _, r, _ in described("limit_region")), f"limit 2 in us-east-1: calls elsewhere")
+for n in (1, 2, 3, 4):
+    region = "eu-west-1" if n % 2 == 0 else "us-east-1"
+    exp = sorted([iid, w["type"], w["tokens"]] for iid, w in want.items()
+                 if w["region"] == region and w["state"] == "running")
+    check(rows(f"parallel{n}")[1:] == exp, f"parallel query {n} ({region}): {rows(f'parallel{n}')[1:]} != {exp}")
 star = rows("star")
 check(len(star) == len(want) + 1, f"select *: {len(star) - 1} rows, want {len(want)}")
 hdr = star[0]
@@ -548,6 +564,8 @@ for a, r, p in calls("star"):
     grouped[key] = grouped.get(key, 0) + 1
 t.append(block("AWS calls of query star (per instance calls counted)",
                "\n".join(f"{n} x {k}" for k, n in grouped.items()) or "(none)", sort=True, header=False))
+t.append(block("four steampipe queries at once (running instances, us-east-1 and eu-west-1 alternately)",
+               "\n".join(f"query {n}: {len(rows(f'parallel{n}')) - 1} rows, as the fleet" for n in (1, 2, 3, 4))))
 t.append(block("steampipe query columns (name, type)", open(f"{out}/q_columns.csv").read()))
 # one line per result: status, resource, reason, [dimensions]; tests/conformance_steampipe.rs
 # compares these with `check` on the same fleet
