@@ -267,6 +267,12 @@ for n in 1 2 3 4; do
   wait "${pids[$((n - 1))]}" || { cat "$OUT/q_parallel$n.err" >&2; die "parallel query $n failed"; }
 done
 
+# The plugin process's memory after these queries (a figure, not checked).
+PLUGIN_PID=$(pgrep -u "$SVC_USER" -f "$INSTALL/plugins/.*steampipe-plugin-aws.plugin" | head -n1 || true)
+if [ -n "$PLUGIN_PID" ]; then
+  awk '/^VmHWM|^VmRSS/ {printf "plugin %s %.1f MB\n", $1, $2 / 1024}' "/proc/$PLUGIN_PID/status" >>"$OUT/timings.txt"
+fi
+
 # --- Powerpipe against the service ------------------------------------------------------
 DB_URL="postgres://steampipe:$PASSWORD@127.0.0.1:$DB_PORT/steampipe"
 set +e
