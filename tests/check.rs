@@ -387,7 +387,10 @@ fn exports_go_to_powerpipes_default_file_names_and_named_files() {
     assert!(std::fs::read_to_string(dir.path().join("report.md"))
         .unwrap()
         .contains("IMDSv2"));
-    let asff_name = names.iter().find(|n| n.ends_with(".asff.json")).unwrap();
+    let asff_name = names
+        .iter()
+        .find(|n| n.starts_with("aws_compliance.control.") && n.ends_with(".asff.json"))
+        .unwrap();
     let asff: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(asff_name)).unwrap())
             .unwrap();

@@ -38,19 +38,20 @@ fn powerpipe_bin() -> PathBuf {
 
 struct Setup {
     fleet: Fleet,
-    _pg: Postgres,
+    pg: Postgres,
     /// Powerpipe's install dir and the directory of its connection config.
     pp_home: tempfile::TempDir,
     rows: usize,
 }
 
-/// Orders rows as `check` does (runner::fetch): by region, the API's order
-/// within one. Real Steampipe hands Powerpipe rows in arrival order, which
-/// varies from run to run; both tools here use this one order.
+/// Orders rows as `check` does (runner::fetch): by region, then instance id.
+/// Real Steampipe hands Powerpipe rows in arrival order, which varies from
+/// run to run (regions are scanned concurrently, rows built concurrently);
+/// both tools here use this one order.
 fn check_row_order(rows: &mut [Value]) {
-    rows.sort_by(|a, b| {
-        let key = |r: &Value| r["values"]["region"].as_str().unwrap_or("").to_string();
-        key(a).cmp(&key(b))
+    rows.sort_by_key(|r| {
+        let text = |c: &str| r["values"][c].as_str().unwrap_or("").to_string();
+        (text("region"), text("instance_id"))
     });
 }
 
@@ -75,7 +76,7 @@ fn setup() -> &'static Setup {
         let ev = run(&sc);
         assert_eq!(one(&ev, "execute_end", Some(0))["end"], "eof");
         let mut rows = common::rows(&ev, 0);
-        check_row_order(&mut rows);
+check_row_order(&mut rows);
         assert_eq!(rows.len(), fleet.instance_ids().len(), "one row per instance");
         let pg = Postgres::start();
         pg.load_table("aws", "aws_ec2_instance", &table, &rows);
@@ -90,7 +91,7 @@ fn setup() -> &'static Setup {
             format!("connection \"steampipe\" \"fleet\" {{\n  host     = \"127.0.0.1\"\n  port     = {port}\n  db       = \"postgres\"\n  username = \"postgres\"\n}}\n"),
         )
         .unwrap();
-        Setup { fleet, _pg: pg, pp_home, rows: rows.len() }
+        Setup { fleet, pg, pp_home, rows: rows.len() }
     })
 }
 
@@ -149,7 +150,7 @@ fn stderr(o: &Output) -> String {
 /// The warning Powerpipe gives for the mod's `require { plugin "aws" }` on
 /// any plain PostgreSQL database (it has no steampipe_internal tables).
 fn plugin_requirement_warning() -> Regex {
-    Regex::new(r"^Warning: PostgreSQL backend 'postgresql://postgres@127\.0\.0\.1:\d+/postgres' does not provide a plugin which satisfies requirement 'aws@1\.28\.0' - required by 'aws_compliance'$").unwrap()
+    Regex::new(r"^Warning: PostgreSQL backend 'postgres(ql)?://postgres@127\.0\.0\.1:\d+/postgres' does not provide a plugin which satisfies requirement 'aws@1\.28\.0' - required by 'aws_compliance'$").unwrap()
 }
 
 use regex::Regex;
@@ -175,6 +176,46 @@ fn the_mod_loads_and_the_require_block_only_warns() {
                 case.name
             );
         }
+    }
+    // The deprecated `--database postgres://...` gives the same results and,
+    // besides the same warning, only its own deprecation notice.
+    let port = s.pg.psql("show port").unwrap();
+    let port = port
+        .lines()
+        .rfind(|l| l.trim().parse::<u16>().is_ok())
+        .unwrap()
+        .trim()
+        .to_string();
+    let o = Command::new(powerpipe_bin())
+        .current_dir(cwd.path())
+        .args([
+            "control",
+            "run",
+            CASES[0].target,
+            "--output",
+            "csv",
+            "--mod-location",
+        ])
+        .arg(root().join("mod"))
+        .arg("--install-dir")
+        .arg(s.pp_home.path())
+        .args(["--mod-install=false", "--search-path", "aws", "--database"])
+        .arg(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+        .env("POWERPIPE_UPDATE_CHECK", "false")
+        .env("POWERPIPE_TELEMETRY", "none")
+        .output()
+        .unwrap();
+    assert_exit(&o, 1, "--database");
+    assert_eq!(
+        String::from_utf8(o.stdout.clone()).unwrap(),
+        std::fs::read_to_string(golden_path(&CASES[0], "csv")).unwrap()
+    );
+    for line in stderr(&o).lines().filter(|l| !l.is_empty()) {
+        assert!(
+            plugin_requirement_warning().is_match(line)
+                || line.starts_with("Flag --database has been deprecated"),
+            "--database: unexpected stderr line {line:?}"
+        );
     }
     // The mod's resources as Powerpipe lists them: the ones `check` knows.
     let o = Command::new(powerpipe_bin())
@@ -458,23 +499,14 @@ fn snapshots_written_to_a_local_snapshot_location_are_equal() {
             stamp.replace(&ck_name, ".<TIME>.pps"),
             stamp.replace(&pp_name, ".<TIME>.pps")
         );
-        let golden = std::fs::read_to_string(golden_path(case, "pps")).unwrap();
-        assert_eq!(
-            normalize("pps", &pp_text),
-            golden,
-            "Powerpipe's snapshot file is its export"
-        );
-        if let Err(e) = (normalize("pps", &ck_text) == golden)
-            .then_some(())
-            .ok_or_else(|| {
-                first_difference(
-                    "check's snapshot file",
-                    &golden,
-                    &normalize("pps", &ck_text),
-                )
-            })
-        {
-            panic!("{e}");
+        // Both are the run's export (.pps), equal once normalised.
+        let (pp_snap, ck_snap) = (normalize("pps", &pp_text), normalize("pps", &ck_text));
+        assert!(pp_snap.contains("\"panel_type\":\"control\""), "{pp_snap}");
+        if pp_snap != ck_snap {
+            panic!(
+                "{}",
+                first_difference("check's snapshot file", &pp_snap, &ck_snap)
+            );
         }
     }
 }

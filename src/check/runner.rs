@@ -183,15 +183,25 @@ pub async fn fetch(
         }))
         .await
         .map_err(|s| s.message().to_string())?;
+    // The rows are put in one fixed order (below), by region and the table's
+    // key (`instance_id`): those columns are fetched even when the SQL does
+    // not name them.
+    let schema = plugin.schema();
+    let mut order_by = vec!["region".to_string()];
+    if let Some(t) = schema.schema.get(table) {
+        order_by.extend(t.get_call_key_column_list.iter().map(|k| k.name.clone()));
+        order_by.retain(|c| t.columns.iter().any(|tc| tc.name == *c));
+    }
+    let mut requested = columns.to_vec();
+    for c in &order_by {
+        if !requested.contains(c) {
+            requested.push(c.clone());
+        }
+    }
     let req = pb::ExecuteRequest {
         table: table.to_string(),
         query_context: Some(pb::QueryContext {
-            // `region` orders the rows (below) even when the SQL does not name it.
-            columns: columns
-                .iter()
-                .cloned()
-                .chain((!columns.iter().any(|c| c == "region")).then(|| "region".to_string()))
-                .collect(),
+            columns: requested,
             ..Default::default()
         }),
         connection: connections
@@ -217,16 +227,24 @@ pub async fn fetch(
             .unwrap_or(usize::MAX);
         rows.push((conn, row.unwrap_or_default()));
     }
-    // Regions are scanned concurrently, so rows arrive interleaved in an order
-    // that changes from run to run (as they reach Powerpipe through the FDW).
-    // One fixed order instead: by connection, then region, the API's order
-    // within one region. Results keep it within each status.
-    rows.sort_by(|(ca, a), (cb, b)| ca.cmp(cb).then_with(|| region_of(a).cmp(region_of(b))));
+    // Regions are scanned concurrently and rows built concurrently, so they
+    // arrive in an order that changes from run to run (as they reach
+    // Powerpipe through the FDW). One fixed order instead: by connection,
+    // region, then key. Results keep it within each status.
+    rows.sort_by(|(ca, a), (cb, b)| {
+        ca.cmp(cb).then_with(|| {
+            order_by
+                .iter()
+                .map(|c| text_column(a, c).cmp(text_column(b, c)))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    });
     Ok(rows.into_iter().map(|(_, r)| r).collect())
 }
 
-fn region_of(row: &pb::Row) -> &str {
-    match row.columns.get("region").and_then(|c| c.value.as_ref()) {
+fn text_column<'a>(row: &'a pb::Row, column: &str) -> &'a str {
+    match row.columns.get(column).and_then(|c| c.value.as_ref()) {
         Some(pb::column::Value::StringValue(s)) => s,
         _ => "",
     }
