@@ -97,6 +97,11 @@ check_row_order(&mut rows);
 
 /// Runs Powerpipe in `cwd` (the repository's `mod/` unless a test gives another).
 fn powerpipe_in(cwd: &Path, args: &[&str]) -> Output {
+    powerpipe_in_at_width(cwd, args, DISPLAY_WIDTH)
+}
+
+/// [`powerpipe_in`] with `POWERPIPE_DISPLAY_WIDTH` set to `width`.
+fn powerpipe_in_at_width(cwd: &Path, args: &[&str], width: &str) -> Output {
     let s = setup();
     let home = s.pp_home.path();
     Command::new(powerpipe_bin())
@@ -115,7 +120,7 @@ fn powerpipe_in(cwd: &Path, args: &[&str]) -> Output {
         ])
         .env("POWERPIPE_UPDATE_CHECK", "false")
         .env("POWERPIPE_TELEMETRY", "none")
-        .env("POWERPIPE_DISPLAY_WIDTH", DISPLAY_WIDTH)
+        .env("POWERPIPE_DISPLAY_WIDTH", width)
         .env_remove("POWERPIPE_DATABASE")
         .env_remove("PIPES_TOKEN")
         .env_remove("PP_VAR_common_dimensions")
@@ -579,4 +584,49 @@ fn a_control_whose_query_fails_is_reported_alike() {
 fn go_escaped(s: &str) -> String {
     let q = serde_json::to_string(s).unwrap();
     q[1..q.len() - 1].to_string()
+}
+
+#[test]
+#[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
+fn text_is_laid_out_alike_at_every_width() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut differences = Vec::new();
+    // 0 is what a non-terminal gets: the tree's minimum; 300 is cut to 200.
+    for width in ["0", "40", "61", "80", "150", "300"] {
+        for case in [&CASES[1], &CASES[3]] {
+            for output in ["text", "brief"] {
+                let kind = if case.target.contains(".benchmark.") {
+                    "benchmark"
+                } else {
+                    "control"
+                };
+                let mut a = vec![kind, "run"];
+                a.extend(case_args(case, &["--output", output, "--mod-location"]));
+                let m = root().join("mod");
+                a.push(m.to_str().unwrap());
+                let pp = powerpipe_in_at_width(dir.path(), &a, width);
+                let ck = run_check_at_width(
+                    &s.fleet,
+                    dir.path(),
+                    &case_args(case, &["--output", output]),
+                    width,
+                );
+                assert_exit(&pp, 1, "powerpipe");
+                assert_exit(&ck, 1, "check");
+                let (pp, ck) = (
+                    String::from_utf8(pp.stdout).unwrap(),
+                    String::from_utf8(ck.stdout).unwrap(),
+                );
+                if pp != ck {
+                    differences.push(first_difference(
+                        &format!("{} --output {output} at width {width}", case.name),
+                        &pp,
+                        &ck,
+                    ));
+                }
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
 }

@@ -164,6 +164,11 @@ pub fn plugin_binary() -> PathBuf {
 /// Runs `steampipe-plugin-aws check ARGS` in `dir` against the fleet, with
 /// the bundled mod and one connection `aws` over [`REGIONS`].
 pub fn run_check(fleet: &Fleet, dir: &Path, args: &[&str]) -> Output {
+    run_check_at_width(fleet, dir, args, DISPLAY_WIDTH)
+}
+
+/// [`run_check`] with `POWERPIPE_DISPLAY_WIDTH` set to `width`.
+pub fn run_check_at_width(fleet: &Fleet, dir: &Path, args: &[&str], width: &str) -> Output {
     Command::new(plugin_binary())
         .current_dir(dir)
         .arg("check")
@@ -179,7 +184,7 @@ pub fn run_check(fleet: &Fleet, dir: &Path, args: &[&str]) -> Output {
         .env("AWS_ACCESS_KEY_ID", "AKIDGOLDEN")
         .env("AWS_SECRET_ACCESS_KEY", "golden-secret")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("POWERPIPE_DISPLAY_WIDTH", DISPLAY_WIDTH)
+        .env("POWERPIPE_DISPLAY_WIDTH", width)
         .env_remove("AWS_PROFILE")
         .env_remove("PP_VAR_common_dimensions")
         .env_remove("PP_VAR_tag_dimensions")
