@@ -630,3 +630,68 @@ fn text_is_laid_out_alike_at_every_width() {
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+#[test]
+#[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
+fn several_targets_run_one_after_another_or_merged_for_a_named_export() {
+    let s = setup();
+    let targets = [
+        "aws_compliance.benchmark.foundational_security",
+        "aws_compliance.benchmark.foundational_security_ec2",
+    ];
+    let pp_dir = tempfile::tempdir().unwrap();
+    let ck_dir = tempfile::tempdir().unwrap();
+    let both = |extra: &[&str]| {
+        let mut a = targets.to_vec();
+        a.extend_from_slice(extra);
+        let pp = powerpipe(pp_dir.path(), &a);
+        let ck = run_check(&s.fleet, ck_dir.path(), &a);
+        assert_exit(&pp, 1, "powerpipe, two targets");
+        assert_exit(&ck, 1, "check, two targets");
+        (
+            String::from_utf8(pp.stdout).unwrap(),
+            String::from_utf8(ck.stdout).unwrap(),
+        )
+    };
+    let mut differences = Vec::new();
+    // Each target is shown in turn.
+    for (output, ext) in [("text", "txt"), ("csv", "csv"), ("json", "json")] {
+        let (pp, ck) = both(&["--output", output]);
+        if normalize(ext, &pp) != normalize(ext, &ck) {
+            differences.push(first_difference(&format!("--output {output}"), &pp, &ck));
+        }
+    }
+    // Unnamed exports: one file per target, under its own name.
+    let (_, _) = both(&["--output", "none", "--export", "csv", "--export", "md"]);
+    // A named export merges the targets into one run, `check.aws_compliance`.
+    let (_, _) = both(&["--output", "none", "--export", "all.csv"]);
+    let list = |d: &Path| -> Vec<(String, String)> {
+        let stamp = Regex::new(r"\.\d{8}T\d{6}\.").unwrap();
+        let mut v: Vec<(String, String)> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap().to_string();
+                let ext = if name.ends_with(".csv") { "csv" } else { "md" };
+                let text = normalize(ext, &std::fs::read_to_string(&p).unwrap());
+                (stamp.replace(&name, ".<TIME>.").into_owned(), text)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (pp_files, ck_files) = (list(pp_dir.path()), list(ck_dir.path()));
+    assert_eq!(
+        pp_files.len(),
+        5,
+        "{:?}",
+        pp_files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for ((pn, pt), (cn, ct)) in pp_files.iter().zip(&ck_files) {
+        assert_eq!(pn, cn);
+        if pt != ct {
+            differences.push(first_difference(pn, pt, ct));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

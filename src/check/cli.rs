@@ -381,20 +381,56 @@ fn run_with_mod(
         }
         done += 1;
     };
-    let mut run: CheckRun = match runner::check(&db, &m, &targets, start_time, &mut on_control) {
-        Ok(r) => r,
-        Err(e) => return fail(exit_code::INIT_FAILED, &e.to_string()),
+    // As Powerpipe: several targets are one merged run (`check.<mod>`) when an
+    // export names a file, else each target is its own run, shown, exported
+    // and saved in turn.
+    let groups: Vec<Vec<Target>> = if exports.iter().any(|e| e.1.is_some()) || targets.len() < 2 {
+        vec![targets.clone()]
+    } else {
+        targets.iter().map(|t| vec![t.clone()]).collect()
     };
+    let mut runs = Vec::new();
+    for (i, group) in groups.iter().enumerate() {
+        let started = if i == 0 {
+            start_time.clone()
+        } else {
+            runner::now_rfc3339()
+        };
+        match runner::check(&db, &m, group, started, &mut on_control) {
+            Ok(mut r) => {
+                if let Some(e) = &fetch_error {
+                    fail_all(&mut r.root, e);
+                }
+                runs.push(r);
+            }
+            Err(e) => return fail(exit_code::INIT_FAILED, &e.to_string()),
+        }
+    }
     if progress {
         eprint!("\r\x1b[K");
     }
-    if let Some(e) = &fetch_error {
-        fail_all(&mut run.root, e);
+    let mut code = exit_code::OK;
+    for run in &runs {
+        if let Err(c) = emit(args, run, output_format, exports, &rt) {
+            return c;
+        }
+        // The worst of the runs (Powerpipe keeps only the last run's counts).
+        code = code.max(run.exit_code());
     }
+    ExitCode::from(code)
+}
 
+/// Prints one run, writes its exports and saves or uploads its snapshot.
+fn emit(
+    args: &CheckArgs,
+    run: &CheckRun,
+    output_format: Format,
+    exports: &[(Format, Option<PathBuf>)],
+    rt: &tokio::runtime::Runtime,
+) -> Result<(), ExitCode> {
     let width = display_width();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let text = output::render(&run, output_format, width, color);
+    let text = output::render(run, output_format, width, color);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
@@ -403,13 +439,13 @@ fn run_with_mod(
     for (format, path) in exports {
         let path = path
             .clone()
-            .unwrap_or_else(|| PathBuf::from(output::default_export_name(&run, *format)));
-        let body = output::render_export(&run, *format, width, output_format);
+            .unwrap_or_else(|| PathBuf::from(output::default_export_name(run, *format)));
+        let body = output::render_export(run, *format, width, output_format);
         if let Err(e) = std::fs::write(&path, body) {
-            return fail(
+            return Err(fail(
                 exit_code::BAD_INPUT,
                 &format!("cannot write export {}: {e}", path.display()),
-            );
+            ));
         }
         eprintln!("File exported to {}", path.display());
     }
@@ -420,17 +456,17 @@ fn run_with_mod(
         .filter(|l| (args.snapshot || args.share) && !is_pipes_workspace(l))
     {
         // A local snapshot location: the snapshot is saved there, as an export.
-        let path = Path::new(dir).join(output::default_export_name(&run, Format::Snapshot));
-        let body = output::render_export(&run, Format::Snapshot, width, output_format);
+        let path = Path::new(dir).join(output::default_export_name(run, Format::Snapshot));
+        let body = output::render_export(run, Format::Snapshot, width, output_format);
         if let Err(e) = std::fs::write(&path, body) {
-            return fail(
+            return Err(fail(
                 exit_code::ERRORS,
                 &format!("cannot write snapshot {}: {e}", path.display()),
-            );
+            ));
         }
         eprintln!("Snapshot saved to {}", path.display());
     } else if args.snapshot || args.share {
-        let snapshot = output::render_export(&run, Format::Snapshot, width, output_format);
+        let snapshot = output::render_export(run, Format::Snapshot, width, output_format);
         let upload = snapshot_upload::Upload {
             host: args.pipes_host.clone(),
             token: args.pipes_token.clone().unwrap_or_default(),
@@ -449,8 +485,13 @@ fn run_with_mod(
         };
         match rt.block_on(upload.send(&snapshot)) {
             Ok(url) => eprintln!("Snapshot uploaded to {url}"),
-            Err(e) => return fail(exit_code::ERRORS, &format!("snapshot upload failed: {e}")),
+            Err(e) => {
+                return Err(fail(
+                    exit_code::ERRORS,
+                    &format!("snapshot upload failed: {e}"),
+                ))
+            }
         }
     }
-    ExitCode::from(run.exit_code())
+    Ok(())
 }
