@@ -695,3 +695,35 @@ fn several_targets_run_one_after_another_or_merged_for_a_named_export() {
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+#[test]
+#[ignore = "needs Powerpipe: run scripts/conformance.sh powerpipe"]
+fn csv_separator_and_header_flags_agree() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut differences = Vec::new();
+    for extra in [
+        &["--output", "csv", "--header=false"][..],
+        &["--output", "csv", "--separator", "|"][..],
+        &["--output", "csv", "--separator", ";", "--header=false"][..],
+    ] {
+        for case in [&CASES[0], &CASES[3]] {
+            let pp = powerpipe(dir.path(), &case_args(case, extra));
+            let ck = run_check(&s.fleet, dir.path(), &case_args(case, extra));
+            assert_exit(&pp, 1, "powerpipe");
+            assert_exit(&ck, 1, "check");
+            let (pp, ck) = (
+                String::from_utf8(pp.stdout).unwrap(),
+                String::from_utf8(ck.stdout).unwrap(),
+            );
+            if pp != ck {
+                differences.push(first_difference(
+                    &format!("{} {extra:?}", case.name),
+                    &pp,
+                    &ck,
+                ));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

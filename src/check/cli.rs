@@ -40,9 +40,15 @@ pub struct CheckArgs {
     /// Without --config: an endpoint override for EC2 and STS (e.g. a local emulator).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Output format: text, brief, csv, json, md, snapshot (pps), none.
+    /// Output format: text, brief, csv, json, md, html, snapshot (pps), none.
     #[arg(long, default_value = "text")]
     pub output: String,
+    /// Include the header line in csv output and exports.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub header: bool,
+    /// Separator between csv cells.
+    #[arg(long, default_value = ",")]
+    pub separator: String,
     /// Export to a format (csv, json, md, html, nunit3, asff, snapshot/pps) or a file name (repeatable).
     #[arg(long = "export", value_name = "FORMAT|FILE")]
     pub exports: Vec<String>,
@@ -430,7 +436,11 @@ fn emit(
 ) -> Result<(), ExitCode> {
     let width = display_width();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let text = output::render(run, output_format, width, color);
+    let csv = output::CsvOptions {
+        separator: args.separator.clone(),
+        header: args.header,
+    };
+    let text = output::render_with(run, output_format, width, color, &csv);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
@@ -440,7 +450,7 @@ fn emit(
         let path = path
             .clone()
             .unwrap_or_else(|| PathBuf::from(output::default_export_name(run, *format)));
-        let body = output::render_export(run, *format, width, output_format);
+        let body = output::render_export(run, *format, width, output_format, &csv);
         if let Err(e) = std::fs::write(&path, body) {
             return Err(fail(
                 exit_code::BAD_INPUT,
@@ -457,7 +467,7 @@ fn emit(
     {
         // A local snapshot location: the snapshot is saved there, as an export.
         let path = Path::new(dir).join(output::default_export_name(run, Format::Snapshot));
-        let body = output::render_export(run, Format::Snapshot, width, output_format);
+        let body = output::render_export(run, Format::Snapshot, width, output_format, &csv);
         if let Err(e) = std::fs::write(&path, body) {
             return Err(fail(
                 exit_code::ERRORS,
@@ -466,7 +476,7 @@ fn emit(
         }
         eprintln!("Snapshot saved to {}", path.display());
     } else if args.snapshot || args.share {
-        let snapshot = output::render_export(run, Format::Snapshot, width, output_format);
+        let snapshot = output::render_export(run, Format::Snapshot, width, output_format, &csv);
         let upload = snapshot_upload::Upload {
             host: args.pipes_host.clone(),
             token: args.pipes_token.clone().unwrap_or_default(),

@@ -171,10 +171,39 @@ impl Format {
 /// tree's minimum and 200 columns, as Powerpipe does. `color` turns ANSI
 /// colours on for text/brief.
 pub fn render(run: &CheckRun, format: Format, width: usize, color: bool) -> String {
+    render_with(run, format, width, color, &CsvOptions::default())
+}
+
+/// `--separator` and `--header` of csv output and exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// between cells (Powerpipe's default `,`)
+    pub separator: String,
+    /// the header line (default on)
+    pub header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            separator: ",".into(),
+            header: true,
+        }
+    }
+}
+
+/// [`render`] with csv options.
+pub fn render_with(
+    run: &CheckRun,
+    format: Format,
+    width: usize,
+    color: bool,
+    csv: &CsvOptions,
+) -> String {
     match format {
         Format::Text => render_text(run, false, width, color),
         Format::Brief => render_text(run, true, width, color),
-        Format::Csv => render_csv(run, ",", true),
+        Format::Csv => render_csv(run, &csv.separator, csv.header),
         Format::Json => render_json(run),
         Format::Md => render_md(run),
         Format::Html => render_html(run),
@@ -188,11 +217,17 @@ pub fn render(run: &CheckRun, format: Format, width: usize, color: bool) -> Stri
 /// Renders `run` for `--export`: as [`render`], but a snapshot is compact
 /// (Powerpipe indents only the one it prints), and text is brief only when
 /// the run's `--output` is brief (Powerpipe's text exporter reads that flag).
-pub fn render_export(run: &CheckRun, format: Format, width: usize, output: Format) -> String {
+pub fn render_export(
+    run: &CheckRun,
+    format: Format,
+    width: usize,
+    output: Format,
+    csv: &CsvOptions,
+) -> String {
     match format {
         Format::Snapshot => render_snapshot(run, false),
         Format::Text | Format::Brief => render_text(run, output == Format::Brief, width, false),
-        f => render(run, f, width, false),
+        f => render_with(run, f, width, false, csv),
     }
 }
 
