@@ -38,6 +38,28 @@ ROOTS = [
 ]
 
 
+# Members the Go plugin cannot emit: turbot's aws plugin v1.31.0 is built
+# on aws-sdk-go-v2 service/ec2 v1.236.0, whose structs lack these newer ones.
+# `tools/gen_ec2_json.py --go-absent <ec2@v1.236.0>/types/types.go` prints
+# this table again from the Go module's source.
+GO_ABSENT = {
+    "EbsInstanceBlockDevice": ["EbsCardIndex"],
+    "InstanceRequirements": ["RequireEncryptionInTransit"],
+    "InstanceStatus": ["ApplicationStatus", "AvailabilityZoneId", "PerformanceStatus"],
+    "LaunchTemplateCpuOptions": ["NestedVirtualization"],
+    "LaunchTemplateEbsBlockDevice": ["EbsCardIndex"],
+    "LaunchTemplatePlacement": ["AvailabilityZoneId"],
+    "OperatorResponse": ["HiddenByDefault"],
+    "ResponseLaunchTemplateData": ["SecondaryInterfaces"],
+}
+
+RUST_KEYWORDS = {"type", "match", "ref", "struct", "enum", "fn", "mod", "move", "loop", "use"}
+
+
+def rust_field(field):
+    return f"r#{field}" if field in RUST_KEYWORDS else field
+
+
 def snake(name):
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
@@ -56,7 +78,40 @@ def locate_src():
     return hits[0]
 
 
-SRC = locate_src()
+def go_absent(types_go):
+    """The GO_ABSENT table: members of the generated types missing from Go's structs."""
+    go = open(types_go).read()
+    structs = {}
+    for m in re.finditer(r"^type (\w+) struct \{\n(.*?)^\}", go, re.S | re.M):
+        structs[m.group(1)] = {f.group(1) for f in re.finditer(r"^\t([A-Z]\w*) ", m.group(2), re.M)}
+    done, todo, absent = set(), list(ROOTS), {}
+    while todo:
+        t = todo.pop(0)
+        if t in done:
+            continue
+        done.add(t)
+        names = member_names(t)
+        missing = sorted(names[f] for f, _ in fields(t) if t in structs and names[f] not in structs[t])
+        if missing:
+            absent[t] = missing
+        if t not in structs:
+            continue  # a type Go does not have is only reached through an absent member
+        for f, ty in fields(t):
+            if names[f] in absent.get(t, ()):
+                continue
+            for inner in re.findall(r"crate::types::(\w+)", ty):
+                if kind(inner) == "struct":
+                    todo.append(inner)
+    return absent
+
+
+if len(sys.argv) > 2 and sys.argv[1] == "--go-absent":
+    types_go = sys.argv[2]
+    sys.argv[1:] = []
+    SRC = locate_src()
+else:
+    types_go = None
+    SRC = locate_src()
 VERSION = re.search(r"aws-sdk-ec2-([0-9.]+)", SRC).group(1)
 kinds = {}
 TYPE_FILES = {}
@@ -95,7 +150,7 @@ def fields(name):
     text = open(type_file(name)).read()
     body = re.search(rf"pub struct {name} \{{(.*?)\n\}}", text, re.S).group(1)
     out = []
-    for m in re.finditer(r"^\s*pub (\w+): (.+),$", body, re.M):
+    for m in re.finditer(r"^\s*pub (?:r#)?(\w+): (.+),$", body, re.M):
         out.append((m.group(1), m.group(2)))
     return out
 
@@ -152,7 +207,9 @@ def gen(name, todo):
         member = names.get(field)
         if member is None:
             sys.exit(f"{name}.{field}: no deserializer entry names its member")
-        members.append((member, field, ty))
+        if member in GO_ABSENT.get(name, ()):
+            continue
+        members.append((member, rust_field(field), ty))
     members.sort()
     fname = fn_name(name)
     lines = [
@@ -236,4 +293,8 @@ fn blob(out: &mut Vec<u8>, b: &aws_smithy_types::Blob) {{
     print("\n\n".join(out))
 
 
-main()
+if types_go:
+    for k, v in sorted(go_absent(types_go).items()):
+        print(f"    {k!r}: {v!r},")
+else:
+    main()

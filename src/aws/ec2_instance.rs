@@ -99,9 +99,11 @@ fn json_or_null<X>(v: &Option<X>, write: impl Fn(&X, &mut Vec<u8>)) -> Value {
     }
 }
 
+/// A list member: absent is JSON `null` (not SQL NULL), as the Go SDK
+/// marshals a nil slice.
 fn list<X>(v: &Option<Vec<X>>, write: impl Fn(&X, &mut Vec<u8>)) -> Value {
     match v {
-        None => Value::Null,
+        None => Value::RawJson(b"null".to_vec()),
         Some(xs) => {
             let mut out = Vec::with_capacity(2 + 256 * xs.len());
             out.push(b'[');
@@ -383,6 +385,7 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
     let t = Table::<AwsConnection, Ec2Instance>::new("aws_ec2_instance", "AWS EC2 Instance")
         .column("instance_id", T::String, "The ID of the instance.", |x: &Ec2Instance| s(&x.instance.instance_id))
         .column("arn", T::String, "The Amazon Resource Name (ARN) specifying the instance.", |x: &Ec2Instance| Value::from(x.arn()))
+        .reports_hydrate("getEc2InstanceARN")
         .column("instance_type", T::String, "The instance type.", |x: &Ec2Instance| e(x.instance.instance_type.as_ref()))
         .column("instance_state", T::String, "The state of the instance (pending | running | shutting-down | terminated | stopping | stopped).", |x: &Ec2Instance| {
             x.instance.state.as_ref().map(|st| e(st.name.as_ref())).unwrap_or(Value::Null)
@@ -394,6 +397,7 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
             // Default false, as the Go plugin declares it.
             Value::Bool(attr_value(h, "getInstanceDisableAPITerminationData").and_then(|o| o.disable_api_termination.as_ref()).and_then(|v| v.value).unwrap_or(false))
         })
+        .default_value(false)
         .column("ami_launch_index", T::Int, "The AMI launch index, which can be used to find this instance in the launch group.", |x: &Ec2Instance| int(x.instance.ami_launch_index))
         .column("architecture", T::String, "The architecture of the image.", |x: &Ec2Instance| e(x.instance.architecture.as_ref()))
         .column("boot_mode", T::String, "The boot mode of the instance.", |x: &Ec2Instance| e(x.instance.boot_mode.as_ref()))
@@ -454,7 +458,8 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
         .column("usage_operation", T::String, "The usage operation value for the instance.", |x: &Ec2Instance| s(&x.instance.usage_operation))
         .column("usage_operation_update_time", T::String, "The time that the usage operation was last updated.", |x: &Ec2Instance| Value::from(x.instance.usage_operation_update_time.as_ref().and_then(common::rfc3339)))
         .hydrated_column("user_data", T::String, "The user data of the instance.", "getInstanceUserData", |_x: &Ec2Instance, h| {
-            Value::from(attr_value(h, "getInstanceUserData").and_then(|o| o.user_data.as_ref()).and_then(|v| v.value.as_deref()).and_then(decode_user_data))
+            // No user data decodes as "": the Go plugin's transform runs on a nil value too.
+            Value::from(decode_user_data(attr_value(h, "getInstanceUserData").and_then(|o| o.user_data.as_ref()).and_then(|v| v.value.as_deref()).unwrap_or("")))
         })
         .column("virtualization_type", T::String, "The virtualization type of the instance.", |x: &Ec2Instance| e(x.instance.virtualization_type.as_ref()))
         .column("vpc_id", T::String, "The ID of the VPC in which the instance is running.", |x: &Ec2Instance| s(&x.instance.vpc_id))
@@ -483,9 +488,13 @@ pub fn table() -> Table<AwsConnection, Ec2Instance> {
         .column("akas", T::Json, "Array of globally unique identifier strings (also known as) for the resource.", |x: &Ec2Instance| {
             x.arn().map(|a| Value::Json(Json::Array(vec![Json::String(a)]))).unwrap_or(Value::Null)
         })
+        .reports_hydrate("getEc2InstanceARN")
         .column("partition", T::String, "The AWS partition in which the resource is located (aws, aws-cn, or aws-us-gov).", |x: &Ec2Instance| Value::from(x.identity.partition.clone()))
+        .reports_hydrate("getCommonColumns")
         .column("region", T::String, "The AWS Region in which the resource is located.", |x: &Ec2Instance| Value::from(x.region.clone()))
-        .column("account_id", T::String, "The AWS Account ID in which the resource is located.", |x: &Ec2Instance| Value::from(x.identity.account_id.clone()));
+        .reports_hydrate("getCommonColumns")
+        .column("account_id", T::String, "The AWS Account ID in which the resource is located.", |x: &Ec2Instance| Value::from(x.identity.account_id.clone()))
+        .reports_hydrate("getCommonColumns");
 
     let t = attribute_hydrate!(
         t,

@@ -493,20 +493,6 @@ pub fn write_response_launch_template_data(
         }
         None => out.extend_from_slice(b"null"),
     }
-    out.extend_from_slice(b",\"SecondaryInterfaces\":");
-    match &v.secondary_interfaces {
-        Some(x) => {
-            out.push(b'[');
-            for (i, x) in x.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_launch_template_instance_secondary_interface_specification(x, out);
-            }
-            out.push(b']');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
     out.extend_from_slice(b",\"SecurityGroupIds\":");
     match &v.security_group_ids {
         Some(x) => {
@@ -948,14 +934,7 @@ pub fn group_identifier(v: &types::GroupIdentifier) -> Value {
 
 /// Writes `InstanceStatus` as the Go plugin emits it.
 pub fn write_instance_status(v: &types::InstanceStatus, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"ApplicationStatus\":");
-    match &v.application_status {
-        Some(x) => {
-            write_application_status_summary(x, out);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"AttachedEbsStatus\":");
+    out.extend_from_slice(b"{\"AttachedEbsStatus\":");
     match &v.attached_ebs_status {
         Some(x) => {
             write_ebs_status_summary(x, out);
@@ -964,13 +943,6 @@ pub fn write_instance_status(v: &types::InstanceStatus, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b",\"AvailabilityZone\":");
     match &v.availability_zone {
-        Some(x) => {
-            string(out, x);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"AvailabilityZoneId\":");
-    match &v.availability_zone_id {
         Some(x) => {
             string(out, x);
         }
@@ -1022,13 +994,6 @@ pub fn write_instance_status(v: &types::InstanceStatus, out: &mut Vec<u8>) {
     match &v.outpost_arn {
         Some(x) => {
             string(out, x);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"PerformanceStatus\":");
-    match &v.performance_status {
-        Some(x) => {
-            write_performance_status_summary(x, out);
         }
         None => out.extend_from_slice(b"null"),
     }
@@ -1124,13 +1089,6 @@ pub fn write_ebs_instance_block_device(v: &types::EbsInstanceBlockDevice, out: &
     match &v.delete_on_termination {
         Some(x) => {
             out.extend_from_slice(if *x { b"true" } else { b"false" });
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"EbsCardIndex\":");
-    match &v.ebs_card_index {
-        Some(x) => {
-            integer(out, *x as i64);
         }
         None => out.extend_from_slice(b"null"),
     }
@@ -1262,13 +1220,6 @@ pub fn write_launch_template_cpu_options(v: &types::LaunchTemplateCpuOptions, ou
         }
         None => out.extend_from_slice(b"null"),
     }
-    out.extend_from_slice(b",\"NestedVirtualization\":");
-    match &v.nested_virtualization {
-        Some(x) => {
-            string(out, x.as_str());
-        }
-        None => out.extend_from_slice(b"\"\""),
-    }
     out.extend_from_slice(b",\"ThreadsPerCore\":");
     match &v.threads_per_core {
         Some(x) => {
@@ -1310,7 +1261,13 @@ pub fn write_elastic_gpu_specification_response(
     v: &types::ElasticGpuSpecificationResponse,
     out: &mut Vec<u8>,
 ) {
-    out.push(b'{');
+    out.extend_from_slice(b"{\"Type\":");
+    match &v.r#type {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
     out.push(b'}');
 }
 
@@ -1330,6 +1287,13 @@ pub fn write_launch_template_elastic_inference_accelerator_response(
     match &v.count {
         Some(x) => {
             integer(out, *x as i64);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"Type\":");
+    match &v.r#type {
+        Some(x) => {
+            string(out, x);
         }
         None => out.extend_from_slice(b"null"),
     }
@@ -1653,13 +1617,6 @@ pub fn write_instance_requirements(v: &types::InstanceRequirements, out: &mut Ve
     match &v.on_demand_max_price_percentage_over_lowest_price {
         Some(x) => {
             integer(out, *x as i64);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"RequireEncryptionInTransit\":");
-    match &v.require_encryption_in_transit {
-        Some(x) => {
-            out.extend_from_slice(if *x { b"true" } else { b"false" });
         }
         None => out.extend_from_slice(b"null"),
     }
@@ -2066,14 +2023,7 @@ pub fn launch_template_network_performance_options(
 
 /// Writes `OperatorResponse` as the Go plugin emits it.
 pub fn write_operator_response(v: &types::OperatorResponse, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"HiddenByDefault\":");
-    match &v.hidden_by_default {
-        Some(x) => {
-            out.extend_from_slice(if *x { b"true" } else { b"false" });
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"Managed\":");
+    out.extend_from_slice(b"{\"Managed\":");
     match &v.managed {
         Some(x) => {
             out.extend_from_slice(if *x { b"true" } else { b"false" });
@@ -2108,13 +2058,6 @@ pub fn write_launch_template_placement(v: &types::LaunchTemplatePlacement, out: 
     }
     out.extend_from_slice(b",\"AvailabilityZone\":");
     match &v.availability_zone {
-        Some(x) => {
-            string(out, x);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"AvailabilityZoneId\":");
-    match &v.availability_zone_id {
         Some(x) => {
             string(out, x);
         }
@@ -2214,79 +2157,6 @@ pub fn launch_template_private_dns_name_options(
 ) -> Value {
     let mut out = Vec::new();
     write_launch_template_private_dns_name_options(v, &mut out);
-    serde_json::from_slice(&out).expect("the writer emits valid JSON")
-}
-
-/// Writes `LaunchTemplateInstanceSecondaryInterfaceSpecification` as the Go plugin emits it.
-pub fn write_launch_template_instance_secondary_interface_specification(
-    v: &types::LaunchTemplateInstanceSecondaryInterfaceSpecification,
-    out: &mut Vec<u8>,
-) {
-    out.extend_from_slice(b"{\"DeleteOnTermination\":");
-    match &v.delete_on_termination {
-        Some(x) => {
-            out.extend_from_slice(if *x { b"true" } else { b"false" });
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"DeviceIndex\":");
-    match &v.device_index {
-        Some(x) => {
-            integer(out, *x as i64);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"InterfaceType\":");
-    match &v.interface_type {
-        Some(x) => {
-            string(out, x.as_str());
-        }
-        None => out.extend_from_slice(b"\"\""),
-    }
-    out.extend_from_slice(b",\"NetworkCardIndex\":");
-    match &v.network_card_index {
-        Some(x) => {
-            integer(out, *x as i64);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"PrivateIpAddressCount\":");
-    match &v.private_ip_address_count {
-        Some(x) => {
-            integer(out, *x as i64);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"PrivateIpAddresses\":");
-    match &v.private_ip_addresses {
-        Some(x) => {
-            out.push(b'[');
-            for (i, x) in x.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_secondary_interface_private_ip_address_specification(x, out);
-            }
-            out.push(b']');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"SecondarySubnetId\":");
-    match &v.secondary_subnet_id {
-        Some(x) => {
-            string(out, x);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.push(b'}');
-}
-
-/// `LaunchTemplateInstanceSecondaryInterfaceSpecification` as a JSON value (tests and callers that need a tree).
-pub fn launch_template_instance_secondary_interface_specification(
-    v: &types::LaunchTemplateInstanceSecondaryInterfaceSpecification,
-) -> Value {
-    let mut out = Vec::new();
-    write_launch_template_instance_secondary_interface_specification(v, &mut out);
     serde_json::from_slice(&out).expect("the writer emits valid JSON")
 }
 
@@ -2593,32 +2463,6 @@ pub fn instance_private_ip_address(v: &types::InstancePrivateIpAddress) -> Value
     serde_json::from_slice(&out).expect("the writer emits valid JSON")
 }
 
-/// Writes `ApplicationStatusSummary` as the Go plugin emits it.
-pub fn write_application_status_summary(v: &types::ApplicationStatusSummary, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"ImpairedSince\":");
-    match &v.impaired_since {
-        Some(x) => {
-            date_time(out, x);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"Status\":");
-    match &v.status {
-        Some(x) => {
-            string(out, x.as_str());
-        }
-        None => out.extend_from_slice(b"\"\""),
-    }
-    out.push(b'}');
-}
-
-/// `ApplicationStatusSummary` as a JSON value (tests and callers that need a tree).
-pub fn application_status_summary(v: &types::ApplicationStatusSummary) -> Value {
-    let mut out = Vec::new();
-    write_application_status_summary(v, &mut out);
-    serde_json::from_slice(&out).expect("the writer emits valid JSON")
-}
-
 /// Writes `EbsStatusSummary` as the Go plugin emits it.
 pub fn write_ebs_status_summary(v: &types::EbsStatusSummary, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"Details\":");
@@ -2765,39 +2609,6 @@ pub fn instance_status_summary(v: &types::InstanceStatusSummary) -> Value {
     serde_json::from_slice(&out).expect("the writer emits valid JSON")
 }
 
-/// Writes `PerformanceStatusSummary` as the Go plugin emits it.
-pub fn write_performance_status_summary(v: &types::PerformanceStatusSummary, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"ImpairedSince\":");
-    match &v.impaired_since {
-        Some(x) => {
-            date_time(out, x);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"Remediation\":");
-    match &v.remediation {
-        Some(x) => {
-            string(out, x);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"Status\":");
-    match &v.status {
-        Some(x) => {
-            string(out, x.as_str());
-        }
-        None => out.extend_from_slice(b"\"\""),
-    }
-    out.push(b'}');
-}
-
-/// `PerformanceStatusSummary` as a JSON value (tests and callers that need a tree).
-pub fn performance_status_summary(v: &types::PerformanceStatusSummary) -> Value {
-    let mut out = Vec::new();
-    write_performance_status_summary(v, &mut out);
-    serde_json::from_slice(&out).expect("the writer emits valid JSON")
-}
-
 /// Writes `LaunchTemplateEbsBlockDevice` as the Go plugin emits it.
 pub fn write_launch_template_ebs_block_device(
     v: &types::LaunchTemplateEbsBlockDevice,
@@ -2807,13 +2618,6 @@ pub fn write_launch_template_ebs_block_device(
     match &v.delete_on_termination {
         Some(x) => {
             out.extend_from_slice(if *x { b"true" } else { b"false" });
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"EbsCardIndex\":");
-    match &v.ebs_card_index {
-        Some(x) => {
-            integer(out, *x as i64);
         }
         None => out.extend_from_slice(b"null"),
     }
@@ -3326,30 +3130,6 @@ pub fn write_private_ip_address_specification(
 pub fn private_ip_address_specification(v: &types::PrivateIpAddressSpecification) -> Value {
     let mut out = Vec::new();
     write_private_ip_address_specification(v, &mut out);
-    serde_json::from_slice(&out).expect("the writer emits valid JSON")
-}
-
-/// Writes `SecondaryInterfacePrivateIpAddressSpecification` as the Go plugin emits it.
-pub fn write_secondary_interface_private_ip_address_specification(
-    v: &types::SecondaryInterfacePrivateIpAddressSpecification,
-    out: &mut Vec<u8>,
-) {
-    out.extend_from_slice(b"{\"PrivateIpAddress\":");
-    match &v.private_ip_address {
-        Some(x) => {
-            string(out, x);
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.push(b'}');
-}
-
-/// `SecondaryInterfacePrivateIpAddressSpecification` as a JSON value (tests and callers that need a tree).
-pub fn secondary_interface_private_ip_address_specification(
-    v: &types::SecondaryInterfacePrivateIpAddressSpecification,
-) -> Value {
-    let mut out = Vec::new();
-    write_secondary_interface_private_ip_address_specification(v, &mut out);
     serde_json::from_slice(&out).expect("the writer emits valid JSON")
 }
 

@@ -21,7 +21,20 @@ pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {
     vec![Arc::new(ec2_instance::table())]
 }
 
-/// The plugin as Steampipe loads it.
+/// The SDK version turbot's aws plugin v1.31.0 reports: its SDK (v6.0.0)
+/// still says 5.14.0.
+pub const SDK_VERSION: &str = "5.14.0";
+
+/// The plugin as Steampipe loads it. `account_id` is a connection key
+/// column, as in turbot's plugin: `where account_id = '...'` skips the
+/// connections of other accounts without calling them.
 pub fn plugin() -> Plugin<AwsConnection> {
     Plugin::new("aws", tables())
+        .with_sdk_version(SDK_VERSION)
+        .with_connection_key_column("account_id", |c: Arc<AwsConnection>| async move {
+            c.identity()
+                .await
+                .map(|id| id.account_id.clone())
+                .map_err(|e| Box::new(e) as crate::plugin::BoxError)
+        })
 }

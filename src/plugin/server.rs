@@ -16,7 +16,9 @@ use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
 use crate::plugin::cache::{decode_part, CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
-use crate::plugin::table::{AbortOnDrop, KeptRows, RowSender, Scan, ScanError, TableDef};
+use crate::plugin::table::{
+    AbortOnDrop, BoxError, BoxFuture, KeptRows, RowSender, Scan, ScanError, TableDef,
+};
 use crate::plugin::value::Value;
 use crate::plugin::wire;
 use crate::plugin::PROTOCOL_VERSION;
@@ -46,6 +48,16 @@ pub struct CacheOptions {
     pub max_size_mb: i64,
 }
 
+/// The value of a connection key column for one connection.
+pub type ConnectionValueFn<C> =
+    Arc<dyn Fn(Arc<C>) -> BoxFuture<Result<String, BoxError>> + Send + Sync>;
+
+/// The column the SDK always treats as a connection key column.
+const CONNECTION_NAME_COLUMN: &str = "sp_connection_name";
+
+/// The operators the SDK offers on connection key columns.
+const CONNECTION_KEY_OPERATORS: [&str; 6] = ["=", "<>", "~~", "~~*", "!~~", "!~~*"];
+
 /// A Steampipe plugin: its name, tables and connections.
 pub struct Plugin<C> {
     inner: Arc<Inner<C>>,
@@ -70,6 +82,7 @@ struct Inner<C> {
     user_limiters: Mutex<Vec<pb::RateLimiterDefinition>>,
     max_concurrent_connections: usize,
     query_cache: QueryCache,
+    connection_keys: Vec<(String, ConnectionValueFn<C>)>,
 }
 
 impl<C: ConnectionConfig> Plugin<C> {
@@ -105,8 +118,116 @@ impl<C: ConnectionConfig> Plugin<C> {
                 user_limiters: Mutex::new(Vec::new()),
                 max_concurrent_connections,
                 query_cache: QueryCache::default(),
+                connection_keys: Vec::new(),
             }),
         }
+    }
+
+    /// The SDK version reported in `GetSchema` and `sp_ctx` (default: this
+    /// crate's version).
+    pub fn with_sdk_version(self, version: &str) -> Plugin<C> {
+        let mut inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| panic!("with_sdk_version must be called before serving"));
+        inner.sdk_version = version.to_string();
+        Plugin {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Declares a connection key column (the SDK's `ConnectionKeyColumns`):
+    /// a column with one value per connection, e.g. `account_id`. Every
+    /// table with such a column (and then `sp_connection_name` too, as the
+    /// SDK's) lists it as an optional key column, and quals on it pick the
+    /// connections a scan covers before any call is made. A connection whose
+    /// value cannot be had is left out, as the SDK does.
+    pub fn with_connection_key_column<F, Fut>(self, name: &str, f: F) -> Plugin<C>
+    where
+        F: Fn(Arc<C>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<String, BoxError>> + Send + 'static,
+    {
+        let mut inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| panic!("with_connection_key_column must be called before serving"));
+        inner
+            .connection_keys
+            .push((name.to_string(), Arc::new(move |c| Box::pin(f(c)))));
+        Plugin {
+            inner: Arc::new(inner),
+        }
+    }
+
+    fn is_connection_key(&self, column: &str) -> bool {
+        let keys = &self.inner.connection_keys;
+        (column == CONNECTION_NAME_COLUMN && !keys.is_empty())
+            || keys.iter().any(|(n, _)| n == column)
+    }
+
+    /// Adds the connection key columns to a table's Get and List key
+    /// columns, in column order, where the table does not list them already
+    /// (the SDK's `addConnectionKeyColumns`).
+    fn add_connection_key_columns(&self, t: &mut pb::TableSchema) {
+        let names: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .filter(|n| self.is_connection_key(n))
+            .collect();
+        for name in names {
+            let kc = pb::KeyColumn {
+                name: name.clone(),
+                operators: CONNECTION_KEY_OPERATORS
+                    .iter()
+                    .map(|o| o.to_string())
+                    .collect(),
+                require: "optional".to_string(),
+                cache_match: String::new(),
+            };
+            if !t.get_call_key_column_list.iter().any(|k| k.name == name) {
+                t.get_call_key_column_list.push(kc.clone());
+            }
+            if !t.list_call_key_column_list.iter().any(|k| k.name == name) {
+                t.list_call_key_column_list.push(kc);
+            }
+        }
+    }
+
+    /// Whether the connection key column quals of a scan let `connection`
+    /// in (the SDK's `filterConnectionsWithKeyColumns`).
+    async fn connection_wanted(&self, name: &str, connection: &Arc<C>, quals: &QualMap) -> bool {
+        if self.inner.connection_keys.is_empty() {
+            return true;
+        }
+        for q in quals.iter() {
+            let value = if q.column == CONNECTION_NAME_COLUMN {
+                name.to_string()
+            } else if let Some((_, f)) = self
+                .inner
+                .connection_keys
+                .iter()
+                .find(|(n, _)| *n == q.column)
+            {
+                match f(connection.clone()).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::debug!(
+                            connection = name,
+                            column = q.column,
+                            "connection key column value: {e}"
+                        );
+                        return false;
+                    }
+                }
+            } else {
+                continue;
+            };
+            // Operators the SDK does not evaluate here let the connection in.
+            if !CONNECTION_KEY_OPERATORS.contains(&q.operator.as_str()) {
+                continue;
+            }
+            if q.matches(&Value::String(value)) == Some(false) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Declares the plugin's own rate limiters (answered by `GetRateLimiters`).
@@ -126,7 +247,11 @@ impl<C: ConnectionConfig> Plugin<C> {
                 .inner
                 .tables
                 .iter()
-                .map(|t| (t.name().to_string(), t.schema()))
+                .map(|t| {
+                    let mut schema = t.schema();
+                    self.add_connection_key_columns(&mut schema);
+                    (t.name().to_string(), schema)
+                })
                 .collect(),
             sdk_version: self.inner.sdk_version.clone(),
             protocol_version: PROTOCOL_VERSION,
@@ -305,7 +430,13 @@ impl<C: ConnectionConfig> Plugin<C> {
             let _release = Release;
             let sem = Arc::new(Semaphore::new(plugin.inner.max_concurrent_connections));
             let mut set = JoinSet::new();
-            for (child, connection, limit, ttl) in targets {
+            let mut wanted = Vec::with_capacity(targets.len());
+            for t in targets {
+                if plugin.connection_wanted(&t.0, &t.1, &quals).await {
+                    wanted.push(t);
+                }
+            }
+            for (child, connection, limit, ttl) in wanted {
                 let scan = Scan {
                     connection,
                     connection_name: child.clone(),
@@ -356,6 +487,8 @@ impl<C: ConnectionConfig> Plugin<C> {
                     Ok((child, Err(e @ ScanError::MissingQuals(_)))) => {
                         Status::internal(format!("{child}: {e}"))
                     }
+                    // The SDK returns a Get call's error as is.
+                    Ok((_, Err(ScanError::Get(e)))) => Status::unknown(e.to_string()),
                     Ok((child, Err(e))) => Status::unknown(format!("{child}: {e}")),
                     Err(join) if join.is_panic() => {
                         let msg = panic_message(join.into_panic());

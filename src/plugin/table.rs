@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use crate::pb::steampipe as pb;
 use crate::plugin::plan::{plan, KeyColumn, Plan};
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
-use crate::plugin::value::{encode_owned, ColumnType, Value};
+use crate::plugin::value::{encode, encode_owned, ColumnType, Value};
 use crate::plugin::wire::{self, RowEncoder};
 
 /// Errors from table functions: any error type, shown to the user by its `Display`.
@@ -77,6 +77,12 @@ pub struct Column<I> {
     pub description: &'static str,
     /// the hydrate call whose result the extractor reads, if any
     pub hydrate: Option<&'static str>,
+    /// the hydrate name the schema reports, when it differs from `hydrate`
+    /// (a value the Go plugin fetches in a hydrate call and this one has
+    /// at hand)
+    pub reported_hydrate: Option<&'static str>,
+    /// the value put in place of NULL, reported in the schema (Go's `Default`)
+    pub default: Option<Value>,
     extract: Extract<I>,
 }
 
@@ -265,6 +271,8 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             ty,
             description,
             hydrate: None,
+            reported_hydrate: None,
+            default: None,
             extract: Arc::new(move |i, _| f(i).into()),
         });
         self
@@ -289,8 +297,28 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             ty,
             description,
             hydrate: Some(hydrate),
+            reported_hydrate: None,
+            default: None,
             extract: Arc::new(move |i, h| f(i, h).into()),
         });
+        self
+    }
+
+    /// The schema of the last column added names hydrate `name`, as the Go
+    /// plugin's does, though its value needs no call of its own here.
+    pub fn reports_hydrate(mut self, name: &'static str) -> Self {
+        if let Some(c) = self.columns.last_mut() {
+            c.reported_hydrate = Some(name);
+        }
+        self
+    }
+
+    /// The last column added takes `value` where it would be NULL, and the
+    /// schema reports it as the column's default (Go's `Column.Default`).
+    pub fn default_value(mut self, value: impl Into<Value>) -> Self {
+        if let Some(c) = self.columns.last_mut() {
+            c.default = Some(value.into());
+        }
         self
     }
 
@@ -438,6 +466,12 @@ const VALID_OPERATORS: &[&str] = &[
     "@@",
 ];
 
+/// A failed Get call, told apart from a failed List on its way out of the
+/// producer.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct GetFailed(BoxError);
+
 /// Why a scan of one connection ended without completing.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -447,6 +481,10 @@ pub enum ScanError {
     /// the fetch or hydrate failed
     #[error("{0}")]
     Fetch(BoxError),
+    /// the Get call failed: the SDK returns that error as is, without the
+    /// connection name in front
+    #[error("{0}")]
+    Get(BoxError),
     /// a value could not be put on the wire
     #[error("column '{column}': {message}")]
     Encode {
@@ -586,8 +624,12 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> TableDef<C> for Table<C
                 name: c.name.to_string(),
                 r#type: c.ty.to_proto() as i32,
                 description: c.description.to_string(),
-                hydrate: c.hydrate.unwrap_or_default().to_string(),
-                default: None,
+                hydrate: c
+                    .reported_hydrate
+                    .or(c.hydrate)
+                    .unwrap_or_default()
+                    .to_string(),
+                default: c.default.as_ref().and_then(|d| encode(c.ty, d).ok()),
                 sort_order: pb::SortOrder::None as i32,
             })
             .collect();
@@ -765,7 +807,10 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                     return match (end, fetch_error) {
                         (ConsumerEnd::ClientGone, _) => Err(ScanError::Cancelled),
                         (ConsumerEnd::Failed(e), _) => Err(e),
-                        (ConsumerEnd::Done, Some(e)) => Err(ScanError::Fetch(e)),
+                        (ConsumerEnd::Done, Some(e)) => Err(match e.downcast::<GetFailed>() {
+                            Ok(g) => ScanError::Get(g.0),
+                            Err(e) => ScanError::Fetch(e),
+                        }),
                         (ConsumerEnd::Done, None) | (ConsumerEnd::Limit, _) => Ok(rows),
                     };
                 }
@@ -800,7 +845,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                         })
                         .buffer_unordered(self.get_concurrency);
                     while let Some(r) = results.next().await {
-                        if let Some(item) = r? {
+                        if let Some(item) = r.map_err(|e| Box::new(GetFailed(e)) as BoxError)? {
                             sink.push(item).await?;
                         }
                     }
@@ -890,6 +935,10 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                 continue;
             }
             let c = &self.columns[i];
+            let v = match &c.default {
+                Some(d) if v.is_null() => d.clone(),
+                _ => v,
+            };
             let cell = encode_owned(c.ty, v).map_err(|message| ScanError::Encode {
                 column: c.name.to_string(),
                 message,

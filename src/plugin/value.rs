@@ -104,7 +104,8 @@ pub enum Value {
     /// A JSON document; JSON `null` is SQL NULL.
     Json(serde_json::Value),
     /// JSON text already serialised (valid JSON, by contract of whoever built
-    /// it); `null` is SQL NULL. Saves building a tree on the hot path.
+    /// it), sent as is: `null` is JSON null (jsonb `'null'`), not SQL NULL.
+    /// Saves building a tree on the hot path.
     RawJson(Vec<u8>),
     /// A point in time.
     Timestamp(Timestamp),
@@ -202,13 +203,11 @@ impl Value {
         }
     }
 
-    /// True for SQL NULL (and JSON `null`).
+    /// True for SQL NULL (and a `Json` tree that is `null`). `RawJson`
+    /// text `null` is not SQL NULL: it goes on the wire as JSON and Postgres
+    /// stores jsonb `'null'`, which is what the Go SDK sends for a nil slice.
     pub fn is_null(&self) -> bool {
-        match self {
-            Value::Null | Value::Json(serde_json::Value::Null) => true,
-            Value::RawJson(b) => b.as_slice() == b"null",
-            _ => false,
-        }
+        matches!(self, Value::Null | Value::Json(serde_json::Value::Null))
     }
 }
 
@@ -379,6 +378,11 @@ mod tests {
         assert_eq!(
             encode(ColumnType::Json, &Value::Json(serde_json::Value::Null)).unwrap(),
             null()
+        );
+        // Raw JSON text `null` stays JSON: what the Go SDK sends for a nil slice.
+        assert_eq!(
+            encode(ColumnType::Json, &Value::RawJson(b"null".to_vec())).unwrap(),
+            cell(Cell::JsonValue(b"null".to_vec()))
         );
         let c = encode(ColumnType::Json, &"a\"b".into()).unwrap();
         assert_eq!(c.value, Some(Cell::JsonValue(br#""a\"b""#.to_vec())));
