@@ -105,8 +105,11 @@ build() {
 run_tests() {
   build
   export GO_AWS_PLUGIN=$BIN
-  flock "$LOCK" cargo test --test oracle_go_plugin -- --ignored --test-threads=1
-  # The recording the default run checks against.
+  # Compile under the lock, run outside it.
+  flock "$LOCK" cargo test --test oracle_go_plugin --no-run
+  # Live: both plugins, same client, same fleet; rewrites the recording.
+  cargo test --test oracle_go_plugin -- --ignored --nocapture
+  # The default test: ours against that recording, as CI runs it.
   cargo test --test oracle_go_plugin
 }
 
@@ -114,6 +117,7 @@ run_bench() {
   build
   export GO_AWS_PLUGIN=$BIN
   flock "$LOCK" cargo build --release
+  flock "$LOCK" cargo bench --bench side_by_side --no-run
   cargo bench --bench side_by_side
 }
 
