@@ -255,6 +255,22 @@ sp_query count "select count(*) from aws_ec2_instance"
 sp_query hydrate "select instance_id, disable_api_termination, user_data from aws_ec2_instance where region = 'us-east-1' order by instance_id"
 # Every column through the FDW's type conversions (inet, jsonb, timestamptz, ...).
 sp_query star "select * from aws_ec2_instance order by instance_id"
+# csv shows SQL NULL, '' and JSON null alike: count each kind per column in SQL.
+NULLS_SQL=$("$PY" - "$OUT/q_columns.csv" <<'PY'
+import csv, sys
+cols = list(csv.reader(open(sys.argv[1])))[1:]
+parts = []
+for name, typ in cols:
+    q = '"' + name.replace('"', '""') + '"'
+    parts.append(f"count({q}) as \"{name}:non-null\"")
+    if typ == "text":
+        parts.append(f"count(*) filter (where {q} = '') as \"{name}:empty\"")
+    if typ == "jsonb":
+        parts.append(f"count(*) filter (where jsonb_typeof({q}) = 'null') as \"{name}:json-null\"")
+print("select " + ", ".join(parts) + " from aws_ec2_instance")
+PY
+)
+sp_query nulls "$NULLS_SQL"
 # Four clients at once: four PostgreSQL backends, each with the FDW reattached
 # to the one plugin process on its own connection.
 pids=()
@@ -562,8 +578,15 @@ for name in ["plugin", "connection", "get", "get_missing", "region", "state", "l
     if name not in ("plugin", "connection"):
         aws = [" ".join([a, r] + [f"{k}={v}" for k, v in sorted(p.items())]) for a, r, p in calls(name)]
         t.append(block(f"AWS calls of query {name}", "\n".join(aws) or "(none)", sort=True, header=False))
-filled = [f"{c}: {sum(1 for r in star[1:] if r[k] != '')}" for k, c in enumerate(star[0])]
-t.append(block(f"steampipe query star: select * ({len(star) - 1} rows); non-empty values per column", "\n".join(filled)))
+nulls = rows("nulls")
+check(len(nulls) == 2, f"nulls: {nulls}")
+kinds = {}
+for head, n in zip(nulls[0], nulls[1]):
+    col, kind = head.rsplit(":", 1)
+    kinds.setdefault(col, []).append(f"{kind} {n}")
+check(list(kinds) == [c[0] for c in cols], "nulls: not every column counted")
+t.append(block(f"steampipe query star: select * ({len(star) - 1} rows); per column, values that are not SQL NULL, '' (text), JSON null (jsonb)",
+               "\n".join(f"{c}: " + ", ".join(k) for c, k in kinds.items())))
 grouped = {}
 for a, r, p in calls("star"):
     key = " ".join([a, r] + [f"{k}={v}" for k, v in sorted(p.items()) if k not in ("InstanceId", "InstanceId.1")])
