@@ -234,9 +234,9 @@ sp_query() { # name sql
 import json, sys
 f = json.load(open(sys.argv[1]))
 by_case = {v["case"]: k for k, v in f["extra"].items()}
-print(by_case["imds-required-hop2-ipv6-tags"])
+print(by_case["imds-required-hop2-ipv6-tags"], by_case["stopped"], by_case["eu-optional"])
 PY
-GET_ID=$(cat "$OUT/get_ids.txt")
+read -r GET_ID IN_ID2 IN_ID3 <"$OUT/get_ids.txt"
 
 sp_query plugin "select plugin, version from steampipe_internal.steampipe_plugin order by plugin"
 sp_query connection "select name, plugin, state, error from steampipe_internal.steampipe_connection order by name"
@@ -247,6 +247,9 @@ sp_query get "select instance_id, region, instance_type, metadata_options ->> 'H
 sp_query get_missing "select instance_id from aws_ec2_instance where instance_id = 'i-0123456789abcdef0'"
 sp_query region "select instance_id, metadata_options ->> 'HttpTokens' as http_tokens from aws_ec2_instance where region = 'eu-west-1' order by instance_id"
 sp_query state "select instance_id from aws_ec2_instance where instance_state = 'stopped' order by instance_id"
+sp_query in_ids "select instance_id, region from aws_ec2_instance where instance_id in ('$GET_ID', '$IN_ID2', '$IN_ID3', 'i-0123456789abcdef0') order by instance_id"
+sp_query in_types "select instance_id, instance_type from aws_ec2_instance where instance_type in ('t3.micro', 'c5.xlarge') order by instance_id"
+sp_query other_region "select instance_id from aws_ec2_instance where region = 'ap-south-1'"
 sp_query limit "select instance_id, region from aws_ec2_instance limit 2"
 # With a region qual the FDW keeps the limit (region is no key column).
 sp_query limit_region "select instance_id, region from aws_ec2_instance where region = 'us-east-1' limit 2"
@@ -392,7 +395,7 @@ expect = [[iid, w["region"], acct, w["state"], w["type"], w["tokens"], w["mstate
 check(got[1:] == expect, f"all: rows differ from the fleet:\n got  {got[1:]}\n want {expect}")
 check(rows("count")[1:] == [[str(len(want))]], f"count: {rows('count')} != {len(want)}")
 
-gid = open(f"{out}/get_ids.txt").read().strip()
+gid = open(f"{out}/get_ids.txt").read().split()[0]
 g = rows("get")
 check(len(g) == 2 and g[1][:4] == [gid, want[gid]["region"], want[gid]["type"], want[gid]["hop"]],
       f"get: {g}")
@@ -451,6 +454,21 @@ check(d and all(r == "eu-west-1" for _, r, _ in d), f"region qual: DescribeInsta
 d = described("state")
 check(d and all(p.get("Filter.1.Name") == "instance-state-name" and p.get("Filter.1.Value.1") == "stopped"
                 for _, _, p in d), f"instance_state qual not pushed down as a filter: {d}")
+_, id2, id3 = open(f"{out}/get_ids.txt").read().split()
+exp = sorted([i, want[i]["region"]] for i in (gid, id2, id3))
+check(rows("in_ids")[1:] == exp, f"instance_id in (...): {rows('in_ids')[1:]} != {exp}")
+d = described("in_ids")
+check(d and all("InstanceId.1" in p and "InstanceId.2" not in p for _, _, p in d)
+      and {p["InstanceId.1"] for _, _, p in d} == {gid, id2, id3, "i-0123456789abcdef0"},
+      f"instance_id in (...): not one Get call per id: {d}")
+exp = sorted([i, w["type"]] for i, w in want.items() if w["type"] in ("t3.micro", "c5.xlarge"))
+check(rows("in_types")[1:] == exp, f"instance_type in (...): {rows('in_types')[1:]} != {exp}")
+d = described("in_types")
+check(d and all(p.get("Filter.1.Name") == "instance-type" for _, _, p in d)
+      and {p.get("Filter.1.Value.1") for _, _, p in d} == {"t3.micro", "c5.xlarge"},
+      f"instance_type in (...): not one filtered call per value: {d}")
+check(rows("other_region") == [["instance_id"]] and not described("other_region"),
+      f"region outside the connection's: {rows('other_region')} {described('other_region')}")
 lim = rows("limit")
 check(len(lim) == 3 and all(r[0] in want and r[1] == want[r[0]]["region"] for r in lim[1:]), f"limit 2: {lim}")
 d = described("limit")
@@ -570,7 +588,7 @@ who = "our plugin" if mode == "ours" else "turbot's plugin v1.31.0 in place of o
 t = [f"# steampipe CLI v2.3.6 + steampipe-postgres-fdw v2.1.5 in Debian PostgreSQL 15, {who}, installed with\n"
      f"# `install --as hub`, moto fleet of tests/fixtures/ec2_fleet.py. Written by scripts/conformance/steampipe.sh {mode}.\n\n"]
 t.append(block("install --as hub", open(f"{out}/install.txt").read().replace(out.rsplit("/out", 1)[0], "<run>")))
-for name in ["plugin", "connection", "get", "get_missing", "region", "state", "limit", "limit_region", "all", "count", "hydrate"]:
+for name in ["plugin", "connection", "get", "get_missing", "region", "state", "in_ids", "in_types", "other_region", "limit", "limit_region", "all", "count", "hydrate"]:
     body = open(f"{out}/q_{name}.csv").read()
     if name.startswith("limit"):  # which rows come first is up to timing: keep the count
         body = body.split("\n", 1)[0] + f"\n({len(rows(name)) - 1} rows, checked against the fleet)"
