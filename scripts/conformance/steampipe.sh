@@ -249,6 +249,7 @@ sp_query region "select instance_id, metadata_options ->> 'HttpTokens' as http_t
 sp_query state "select instance_id from aws_ec2_instance where instance_state = 'stopped' order by instance_id"
 sp_query in_ids "select instance_id, region from aws_ec2_instance where instance_id in ('$GET_ID', '$IN_ID2', '$IN_ID3', 'i-0123456789abcdef0') order by instance_id"
 sp_query in_types "select instance_id, instance_type from aws_ec2_instance where instance_type in ('t3.micro', 'c5.xlarge') order by instance_id"
+sp_query get_malformed "select instance_id from aws_ec2_instance where instance_id = 'not-an-instance-id'"
 sp_query other_region "select instance_id from aws_ec2_instance where region = 'ap-south-1'"
 sp_query limit "select instance_id, region from aws_ec2_instance limit 2"
 # With a region qual the FDW keeps the limit (region is no key column).
@@ -467,6 +468,10 @@ d = described("in_types")
 check(d and all(p.get("Filter.1.Name") == "instance-type" for _, _, p in d)
       and {p.get("Filter.1.Value.1") for _, _, p in d} == {"t3.micro", "c5.xlarge"},
       f"instance_type in (...): not one filtered call per value: {d}")
+# AWS answers InvalidInstanceID.Malformed here, moto InvalidInstanceID.NotFound;
+# a Get ignores both (turbot's ignore config: InvalidInstanceID.*)
+check(rows("get_malformed") == [["instance_id"]] and described("get_malformed"),
+      f"malformed instance id: {rows('get_malformed')} {described('get_malformed')}")
 check(rows("other_region") == [["instance_id"]] and not described("other_region"),
       f"region outside the connection's: {rows('other_region')} {described('other_region')}")
 lim = rows("limit")
@@ -588,7 +593,7 @@ who = "our plugin" if mode == "ours" else "turbot's plugin v1.31.0 in place of o
 t = [f"# steampipe CLI v2.3.6 + steampipe-postgres-fdw v2.1.5 in Debian PostgreSQL 15, {who}, installed with\n"
      f"# `install --as hub`, moto fleet of tests/fixtures/ec2_fleet.py. Written by scripts/conformance/steampipe.sh {mode}.\n\n"]
 t.append(block("install --as hub", open(f"{out}/install.txt").read().replace(out.rsplit("/out", 1)[0], "<run>")))
-for name in ["plugin", "connection", "get", "get_missing", "region", "state", "in_ids", "in_types", "other_region", "limit", "limit_region", "all", "count", "hydrate"]:
+for name in ["plugin", "connection", "get", "get_missing", "region", "state", "in_ids", "in_types", "get_malformed", "other_region", "limit", "limit_region", "all", "count", "hydrate"]:
     body = open(f"{out}/q_{name}.csv").read()
     if name.startswith("limit"):  # which rows come first is up to timing: keep the count
         body = body.split("\n", 1)[0] + f"\n({len(rows(name)) - 1} rows, checked against the fleet)"
