@@ -743,14 +743,6 @@ fn region_wildcards_use_the_accounts_enabled_regions() {
 fn bad_connection_config_is_a_clear_error() {
     let cases = [
         (
-            "regions = []\n",
-            "connection 'aws': attribute 'regions': must contain at least 1 region",
-        ),
-        (
-            "max_error_retry_attempts = 0\n",
-            "connection 'aws': attribute 'max_error_retry_attempts': must be at least 1, got 0",
-        ),
-        (
             "regions = \"us-east-1\"\n",
             "connection 'aws': attribute 'regions': expected a list of strings, got a string",
         ),
@@ -771,6 +763,56 @@ fn bad_connection_config_is_a_clear_error() {
             .unwrap();
         let msg = set_all["message"].as_str().unwrap_or_default();
         assert!(msg.contains(want), "{hcl:?}: {set_all}");
+    }
+}
+
+#[test]
+fn a_value_turbot_checks_at_query_time_fails_only_that_connections_scans() {
+    // turbot's plugin accepts `regions = []` and retry values below 1 when the
+    // config is set and fails the queries of that connection; the other
+    // connections keep answering (measured through the real Steampipe
+    // service, docs/compatibility.md).
+    let f = fleet();
+    let good = config(&f.moto, "AKIDGOOD", &["us-east-1"]);
+    for (bad_extra, want) in [
+        (
+            "regions = []\n",
+            "connection bad has invalid value for \"regions\", it must contain at least 1 region.",
+        ),
+        (
+            "max_error_retry_attempts = 0\n",
+            "connection config has invalid value for \"max_error_retry_attempts\", it must be greater than or equal to 1",
+        ),
+    ] {
+        let bad = format!("access_key = \"AKIDBAD\"\nendpoint_url = \"{}\"\n{bad_extra}secret_key = \"x\"\n", f.moto.endpoint);
+        let mut sc = aws_scenario(
+            &good,
+            vec![
+                json!({"op": "execute", "request": execute("aws_ec2_instance", "bad", &["instance_id"], json!({}), None)}),
+                scan(&["instance_id"], json!({}), None),
+            ],
+        );
+        let mut second = sc["connections"][0].clone();
+        second["connection"] = json!("bad");
+        second["config"] = json!(bad);
+        sc["connections"].as_array_mut().unwrap().push(second);
+        let ev = run(&sc);
+        let set_all = events(&ev, "init", None)
+            .into_iter()
+            .find(|e| e["rpc"] == "SetAllConnectionConfigs")
+            .unwrap();
+        assert!(set_all.get("error").is_none(), "{set_all}");
+        assert_eq!(set_all["response"]["failed_connections"], json!({}));
+        let bad_end = one(&ev, "execute_end", Some(0));
+        assert_eq!(bad_end["end"], "error", "{bad_end}");
+        assert!(
+            bad_end["message"].as_str().unwrap().ends_with(want),
+            "{bad_end}"
+        );
+        let good_end = one(&ev, "execute_end", Some(1));
+        assert_eq!(good_end["end"], "eof", "{good_end}");
+        assert!(good_end["rows"].as_i64().unwrap() > 0, "{good_end}");
+        assert!(requests("AKIDBAD").is_empty(), "the bad connection calls nothing");
     }
 }
 

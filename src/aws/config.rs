@@ -1,6 +1,12 @@
 //! The aws plugin's connection arguments, exactly those of turbot's plugin
-//! (`aws/connection_config.go`): an unknown argument or a bad value is an error
-//! that names the connection and the argument.
+//! (`aws/connection_config.go`): an unknown argument, a value of the wrong
+//! type or a bad value is an error that names the connection and the
+//! argument. Three values turbot's plugin checks only when a query uses the
+//! connection (`regions = []`, `max_error_retry_attempts` or
+//! `min_error_retry_delay` below 1, a bad `AWS_MAX_ATTEMPTS`) are checked
+//! the same way here: the connection is accepted and each of its scans fails
+//! with turbot's message ([`AwsConnection::usable`]), so one bad connection
+//! does not stop Steampipe from loading the others.
 //!
 //! ```hcl
 //! connection "aws_prod" {
@@ -60,6 +66,9 @@ pub struct AwsConnection {
     pub s3_force_path_style: bool,
     /// clients and memoized answers, built on first use
     pub state: std::sync::Arc<crate::aws::client::ConnectionState>,
+    /// a value turbot's plugin rejects at query time: every scan of this
+    /// connection fails with this message
+    pub invalid: Option<String>,
 }
 
 const DEFAULT_RETRY_ATTEMPTS: u32 = 9;
@@ -75,14 +84,22 @@ impl ConnectionConfig for AwsConnection {
     fn parse(connection: &str, hcl: &str) -> Result<Self, ConfigError> {
         let mut a = Attributes::parse(connection, hcl)?;
         let err = |attr: &str, msg: String| ConfigError::attribute(connection, attr, msg);
+        // The first value turbot's plugin would reject at query time.
+        let mut invalid: Option<String> = None;
+        let mut defer = |msg: String| {
+            if invalid.is_none() {
+                tracing::warn!("connection '{connection}': {msg}");
+                invalid = Some(msg);
+            }
+        };
 
         let regions = match a.strings("regions")? {
             None => None,
             Some(list) if list.is_empty() => {
-                return Err(err(
-                    "regions",
-                    "must contain at least 1 region (remove it to use the default region, or use [\"*\"] for all)".into(),
-                ))
+                defer(format!(
+                    "connection {connection} has invalid value for \"regions\", it must contain at least 1 region."
+                ));
+                None
             }
             Some(list) => {
                 let mut out = Vec::with_capacity(list.len());
@@ -129,35 +146,26 @@ impl ConnectionConfig for AwsConnection {
         let env_attempts = std::env::var("AWS_MAX_ATTEMPTS").ok();
         let max_error_retry_attempts = match a.int("max_error_retry_attempts")? {
             Some(n) if n < 1 => {
-                return Err(err(
-                    "max_error_retry_attempts",
-                    format!("must be at least 1, got {n}"),
-                ))
+                defer("connection config has invalid value for \"max_error_retry_attempts\", it must be greater than or equal to 1".into());
+                DEFAULT_RETRY_ATTEMPTS
             }
             Some(n) => u32::try_from(n)
                 .map_err(|_| err("max_error_retry_attempts", format!("{n} is too large")))?,
             None => match env_attempts {
-                Some(v) => {
-                    v.trim()
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| {
-                            err(
-                        "max_error_retry_attempts",
-                        format!("AWS_MAX_ATTEMPTS must be a whole number of at least 1, got '{v}'"),
-                    )
-                        })?
-                }
+                Some(v) => match v.trim().parse::<u32>().ok().filter(|n| *n >= 1) {
+                    Some(n) => n,
+                    None => {
+                        defer("invalid value for environment variable \"AWS_MAX_ATTEMPTS\". It should be an integer value greater than or equal to 1".into());
+                        DEFAULT_RETRY_ATTEMPTS
+                    }
+                },
                 None => DEFAULT_RETRY_ATTEMPTS,
             },
         };
         let min_error_retry_delay_ms = match a.int("min_error_retry_delay")? {
             Some(n) if n < 1 => {
-                return Err(err(
-                    "min_error_retry_delay",
-                    format!("must be at least 1 (milliseconds), got {n}"),
-                ))
+                defer("connection config has invalid value for \"min_error_retry_delay\", it must be greater than or equal to 1".into());
+                DEFAULT_RETRY_DELAY_MS
             }
             Some(n) => n as u64,
             None => DEFAULT_RETRY_DELAY_MS,
@@ -198,7 +206,20 @@ impl ConnectionConfig for AwsConnection {
             endpoint_url,
             s3_force_path_style,
             state: Default::default(),
+            invalid,
         })
+    }
+}
+
+impl AwsConnection {
+    /// `Err` with turbot's message when the connection has a value turbot's
+    /// plugin rejects at query time; every scan of the connection calls this
+    /// first.
+    pub fn usable(&self) -> Result<(), crate::plugin::BoxError> {
+        match &self.invalid {
+            Some(msg) => Err(msg.clone().into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -242,20 +263,34 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_name_the_connection_and_argument() {
+    fn values_turbot_checks_at_query_time_are_accepted_and_fail_every_scan() {
         let cases = [
             (
                 "regions = []\n",
-                "attribute 'regions': must contain at least 1 region",
+                "connection aws_test has invalid value for \"regions\", it must contain at least 1 region.",
             ),
             (
                 "max_error_retry_attempts = 0\n",
-                "attribute 'max_error_retry_attempts': must be at least 1",
+                "connection config has invalid value for \"max_error_retry_attempts\", it must be greater than or equal to 1",
             ),
             (
                 "min_error_retry_delay = -5\n",
-                "attribute 'min_error_retry_delay': must be at least 1",
+                "connection config has invalid value for \"min_error_retry_delay\", it must be greater than or equal to 1",
             ),
+        ];
+        for (hcl, want) in cases {
+            let c = parse(hcl).unwrap();
+            assert_eq!(c.usable().unwrap_err().to_string(), want, "{hcl}");
+        }
+        assert!(parse("regions = [\"us-east-1\"]\n")
+            .unwrap()
+            .usable()
+            .is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_the_connection_and_argument() {
+        let cases = [
             (
                 "regions = \"us-east-1\"\n",
                 "attribute 'regions': expected a list of strings",

@@ -226,6 +226,7 @@ async fn list_instances(
     sink: crate::plugin::ItemSink<Ec2Instance>,
 ) -> Result<(), BoxError> {
     let conn = req.connection.clone();
+    conn.usable()?;
     let identity = conn.identity().await?;
     let regions = regions_for(&conn, &req.all_quals).await;
     let filters = filters(&req.quals);
@@ -296,6 +297,7 @@ async fn get_instance(
         other => return Err(format!("instance_id must be a string, got {other:?}").into()),
     };
     let conn = req.connection.clone();
+    conn.usable()?;
     let identity = conn.identity().await?;
     let regions = regions_for(&conn, &req.all_quals).await;
     let lookups = regions.into_iter().map(|region| {
