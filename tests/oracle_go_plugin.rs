@@ -455,6 +455,34 @@ fn cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
         .count_only(),
     );
 
+    // Connection key columns: quals on them choose the connections.
+    let account = seeded["account_id"].as_str().unwrap().to_string();
+    for (what, q) in [
+        ("account_id = the account", eq("account_id", &account)),
+        (
+            "account_id = another account",
+            eq("account_id", "000000000000"),
+        ),
+        (
+            "account_id LIKE '1234%'",
+            qual("account_id", "~~", Some(json!({"stringValue": "1234%"}))),
+        ),
+        ("sp_connection_name = aws", eq("sp_connection_name", "aws")),
+        (
+            "sp_connection_name <> aws",
+            qual(
+                "sp_connection_name",
+                "<>",
+                Some(json!({"stringValue": "aws"})),
+            ),
+        ),
+    ] {
+        out.push(
+            case(what, scan(&["instance_id", "account_id"], q, None))
+                .regions(&["us-east-1", "eu-west-1"]),
+        );
+    }
+
     // Region quals and regions.
     out.push(case(
         "region = eu-west-1",
