@@ -53,13 +53,7 @@ fn aws_scenario(config: &str, steps: Vec<Value>) -> Value {
     json!({
         "plugin": target_dir().join("steampipe-plugin-aws"),
         "env": {"AWS_EC2_METADATA_DISABLED": "true", "STEAMPIPE_LOG_LEVEL": "WARN"},
-        "connections": [{
-            "connection": "aws",
-            "plugin": "hub.steampipe.io/plugins/turbot/aws@latest",
-            "pluginShortName": "aws",
-            "config": config,
-            "pluginInstance": "hub.steampipe.io/plugins/turbot/aws@latest",
-        }],
+        "connections": [aws_connection("aws", config)],
         "steps": steps,
     })
 }
@@ -792,10 +786,10 @@ fn a_value_turbot_checks_at_query_time_fails_only_that_connections_scans() {
                 scan(&["instance_id"], json!({}), None),
             ],
         );
-        let mut second = sc["connections"][0].clone();
-        second["connection"] = json!("bad");
-        second["config"] = json!(bad);
-        sc["connections"].as_array_mut().unwrap().push(second);
+        sc["connections"]
+            .as_array_mut()
+            .unwrap()
+            .push(aws_connection("bad", &bad));
         let ev = run(&sc);
         let set_all = events(&ev, "init", None)
             .into_iter()

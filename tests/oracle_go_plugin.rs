@@ -615,13 +615,7 @@ fn scenario(plugin: &Path, config: &str, step: &Value) -> Value {
             "AWS_EC2_METADATA_DISABLED": "true",
             "STEAMPIPE_LOG_LEVEL": "WARN",
         },
-        "connections": [{
-            "connection": "aws",
-            "plugin": "hub.steampipe.io/plugins/turbot/aws@latest",
-            "pluginShortName": "aws",
-            "config": config,
-            "pluginInstance": "hub.steampipe.io/plugins/turbot/aws@latest",
-        }],
+        "connections": [aws_connection("aws", config)],
         "steps": [step],
     })
 }

@@ -84,13 +84,7 @@ fn aws_scenario(config: &str, env: &[(&str, &str)], steps: Vec<Value>) -> Value 
         "plugin": target_dir().join("steampipe-plugin-aws"),
         "env": e,
         "cache_options": {"enabled": false, "ttl": 300},
-        "connections": [{
-            "connection": "aws",
-            "plugin": "hub.steampipe.io/plugins/turbot/aws@latest",
-            "pluginShortName": "aws",
-            "config": config,
-            "pluginInstance": "hub.steampipe.io/plugins/turbot/aws@latest",
-        }],
+        "connections": [aws_connection("aws", config)],
         "steps": steps,
     })
 }

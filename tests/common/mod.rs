@@ -238,3 +238,16 @@ pub fn column(all: &[Value], step: usize, column: &str) -> Vec<Value> {
         .map(|r| r["values"][column].clone())
         .collect()
 }
+
+/// An aws `ConnectionConfig` as the plugin manager sends it for turbot's
+/// plugin (installed as `hub.steampipe.io/plugins/turbot/aws@latest`).
+#[allow(dead_code)]
+pub fn aws_connection(name: &str, config: &str) -> serde_json::Value {
+    serde_json::json!({
+        "connection": name,
+        "plugin": "hub.steampipe.io/plugins/turbot/aws@latest",
+        "pluginShortName": "aws",
+        "config": config,
+        "pluginInstance": "hub.steampipe.io/plugins/turbot/aws@latest",
+    })
+}
