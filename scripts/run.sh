@@ -26,6 +26,9 @@ echo "EC2 emulator (moto) on $endpoint; seeding a fleet in us-east-1 and eu-west
 target/pyenv/bin/python tests/fixtures/ec2_fleet.py "$endpoint" "$work/fleet.json" 2>/dev/null
 
 export AWS_ACCESS_KEY_ID=AKIDEMULATOR AWS_SECRET_ACCESS_KEY=emulator-secret AWS_EC2_METADATA_DISABLED=true
+# Like Powerpipe, check renders text at the terminal's width, and at the
+# narrowest width when stdout is not a terminal (a log, CI): give it one there.
+[ -t 1 ] || export POWERPIPE_DISPLAY_WIDTH="${POWERPIPE_DISPLAY_WIDTH:-120}"
 set +e
 target/release/steampipe-plugin-aws check aws_compliance.control.foundational_security_ec2_8 \
   --endpoint-url "$endpoint" --default-region us-east-1 --regions us-east-1,eu-west-1
