@@ -121,13 +121,27 @@ impl Moto {
         self.http("POST", "/moto-api/recorder/start-recording");
     }
 
-    /// The requests recorded since `start_recording`.
+    /// The requests recorded since `start_recording`. moto appends a line
+    /// per request to its recording as it answers, so a download made while
+    /// a request is being written can end in half a line: that download is
+    /// made again (for up to 2 s) rather than read short.
     pub fn recording(&self) -> Vec<Recorded> {
-        let text = self.http("GET", "/moto-api/recorder/download-recording");
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .filter_map(|l| Recorded::parse(&serde_json::from_str(l).unwrap()))
-            .collect()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let text = self.http("GET", "/moto-api/recorder/download-recording");
+            let parsed: Result<Vec<serde_json::Value>, _> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(serde_json::from_str)
+                .collect();
+            match parsed {
+                Ok(lines) => return lines.iter().filter_map(Recorded::parse).collect(),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("moto's request recording is not JSON lines after 2 s: {e}"),
+            }
+        }
     }
 }
 
