@@ -126,9 +126,16 @@ impl<C: ConnectionConfig> Plugin<C> {
     /// The SDK version reported in `GetSchema` and `sp_ctx` (default: this
     /// crate's version).
     pub fn with_sdk_version(self, version: &str) -> Plugin<C> {
+        self.configure("with_sdk_version", |inner| {
+            inner.sdk_version = version.to_string()
+        })
+    }
+
+    /// Changes the plugin's declaration; only before it is served (shared).
+    fn configure(self, what: &str, f: impl FnOnce(&mut Inner<C>)) -> Plugin<C> {
         let mut inner = Arc::try_unwrap(self.inner)
-            .unwrap_or_else(|_| panic!("with_sdk_version must be called before serving"));
-        inner.sdk_version = version.to_string();
+            .unwrap_or_else(|_| panic!("{what} must be called before serving"));
+        f(&mut inner);
         Plugin {
             inner: Arc::new(inner),
         }
@@ -145,14 +152,11 @@ impl<C: ConnectionConfig> Plugin<C> {
         F: Fn(Arc<C>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<String, BoxError>> + Send + 'static,
     {
-        let mut inner = Arc::try_unwrap(self.inner)
-            .unwrap_or_else(|_| panic!("with_connection_key_column must be called before serving"));
-        inner
-            .connection_keys
-            .push((name.to_string(), Arc::new(move |c| Box::pin(f(c)))));
-        Plugin {
-            inner: Arc::new(inner),
-        }
+        self.configure("with_connection_key_column", |inner| {
+            inner
+                .connection_keys
+                .push((name.to_string(), Arc::new(move |c| Box::pin(f(c)))))
+        })
     }
 
     fn is_connection_key(&self, column: &str) -> bool {
@@ -197,6 +201,11 @@ impl<C: ConnectionConfig> Plugin<C> {
             return true;
         }
         for q in quals.iter() {
+            // Operators the SDK does not evaluate here let the connection
+            // in (checked first: no value is looked up for them).
+            if !CONNECTION_KEY_OPERATORS.contains(&q.operator.as_str()) {
+                continue;
+            }
             let value = if q.column == CONNECTION_NAME_COLUMN {
                 name.to_string()
             } else if let Some((_, f)) = self
@@ -219,10 +228,6 @@ impl<C: ConnectionConfig> Plugin<C> {
             } else {
                 continue;
             };
-            // Operators the SDK does not evaluate here let the connection in.
-            if !CONNECTION_KEY_OPERATORS.contains(&q.operator.as_str()) {
-                continue;
-            }
             if q.matches(&Value::String(value)) == Some(false) {
                 return false;
             }
