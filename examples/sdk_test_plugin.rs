@@ -61,79 +61,118 @@ fn things(n: i64, label: &str) -> impl Iterator<Item = Thing> + '_ {
 static HYDRATE_CALLS: AtomicU64 = AtomicU64::new(0);
 
 fn types_table() -> Table<TestConnection, Thing> {
-    Table::<TestConnection, Thing>::new("test_types", "A column of every type, with NULLs in row 3.")
-        .column("id", ColumnType::Int, "Row number, from 1.", |t: &Thing| t.id)
-        .column("name", ColumnType::String, "name-<id>; NULL in row 3.", |t: &Thing| {
-            t.present.then(|| format!("name-{}", t.id))
-        })
-        .column("flag", ColumnType::Bool, "True for even ids.", |t: &Thing| {
-            t.present.then_some(t.id % 2 == 0)
-        })
-        .column("score", ColumnType::Double, "id * 1.5.", |t: &Thing| {
-            t.present.then_some(t.id as f64 * 1.5)
-        })
-        .column("doc", ColumnType::Json, "A JSON object with nesting and a newline.", |t: &Thing| {
+    let mut t = Table::<TestConnection, Thing>::new(
+        "test_types",
+        "A column of every type, with NULLs in row 3.",
+    );
+    let detail = t.hydrate("detail", |_req, t: Arc<Thing>| async move {
+        let n = HYDRATE_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::info!("hydrate detail called for id {} (call {n})", t.id);
+        Ok::<_, BoxError>(format!("detail-{}", t.id))
+    });
+    t.column("id", ColumnType::Int, "Row number, from 1.", |t: &Thing| {
+        t.id
+    });
+    t.column(
+        "name",
+        ColumnType::String,
+        "name-<id>; NULL in row 3.",
+        |t: &Thing| t.present.then(|| format!("name-{}", t.id)),
+    );
+    t.column(
+        "flag",
+        ColumnType::Bool,
+        "True for even ids.",
+        |t: &Thing| t.present.then_some(t.id % 2 == 0),
+    );
+    t.column("score", ColumnType::Double, "id * 1.5.", |t: &Thing| {
+        t.present.then_some(t.id as f64 * 1.5)
+    });
+    t.column("doc", ColumnType::Json, "A JSON object with nesting and a newline.", |t: &Thing| {
             t.present.then(|| {
                 serde_json::json!({"id": t.id, "nested": {"list": [1, 2, 3], "none": null}, "text": "line one\nline \"two\""})
             })
-        })
-        .column("created", ColumnType::Timestamp, "2024-01-01 plus id days, plus id milliseconds.", |t: &Thing| {
+        });
+    t.column(
+        "created",
+        ColumnType::Timestamp,
+        "2024-01-01 plus id days, plus id milliseconds.",
+        |t: &Thing| {
             t.present
                 .then(|| Timestamp::new(JAN_1_2024 + t.id * DAY, (t.id as u32) * 1_000_000))
                 .flatten()
-        })
-        .column("ip", ColumnType::IpAddr, "10.0.0.<id>.", |t: &Thing| {
-            t.present.then(|| format!("10.0.0.{}", t.id))
-        })
-        .column("net", ColumnType::Cidr, "10.<id>.0.0/16.", |t: &Thing| {
-            t.present.then(|| format!("10.{}.0.0/16", t.id))
-        })
-        .column("addr", ColumnType::Inet, "fd00::<id>/64; an empty string (NULL) in row 3.", |t: &Thing| {
-            if t.present { format!("fd00::{}/64", t.id) } else { String::new() }
-        })
-        .column("path", ColumnType::Ltree, "top.sub<id>.", |t: &Thing| {
-            t.present.then(|| format!("top.sub{}", t.id))
-        })
-        .column("label", ColumnType::String, "The connection's label.", |t: &Thing| t.label.clone())
-        .hydrated_column("detail", ColumnType::String, "From the hydrate call `detail`.", "detail", |_t: &Thing, h| {
-            h.get::<String>("detail").cloned()
-        })
-        .hydrate("detail", |_req, t: Arc<Thing>| async move {
-            let n = HYDRATE_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
-            tracing::info!("hydrate detail called for id {} (call {n})", t.id);
-            Ok::<_, BoxError>(format!("detail-{}", t.id))
-        })
-        .get(vec![KeyColumn::required("id")], |req| async move {
-            let id = match req.quals.equals("id") {
-                Some(steampipe_plugin_aws::plugin::QualValue::Int(i)) => *i,
-                other => return Err(format!("id qual is not an integer: {other:?}").into()),
-            };
-            tracing::info!("test_types get id={id}");
-            let c = &req.connection;
-            Ok::<_, BoxError>(things(c.rows, &c.label).find(|t| t.id == id))
-        })
-        .list(
-            vec![
-                KeyColumn::optional("name").operators(&["=", "is null", "is not null", "~~"]),
-                KeyColumn::optional("flag"),
-                KeyColumn::optional("score").operators(&["=", "<", "<=", ">", ">="]),
-            ],
-            |req, sink| async move {
-                // Returns every row whatever the quals: the SDK must filter exactly.
-                let mut quals: Vec<String> = req
-                    .quals
-                    .iter()
-                    .map(|q| format!("{} {} {:?}", q.column, q.operator, q.value))
-                    .collect();
-                quals.sort();
-                tracing::info!("test_types list quals=[{}] limit={:?}", quals.join("; "), req.limit);
-                let c = req.connection.clone();
-                for t in things(c.rows, &c.label) {
-                    sink.push(t).await?;
-                }
-                Ok::<_, BoxError>(())
-            },
-        )
+        },
+    );
+    t.column("ip", ColumnType::IpAddr, "10.0.0.<id>.", |t: &Thing| {
+        t.present.then(|| format!("10.0.0.{}", t.id))
+    });
+    t.column("net", ColumnType::Cidr, "10.<id>.0.0/16.", |t: &Thing| {
+        t.present.then(|| format!("10.{}.0.0/16", t.id))
+    });
+    t.column(
+        "addr",
+        ColumnType::Inet,
+        "fd00::<id>/64; an empty string (NULL) in row 3.",
+        |t: &Thing| {
+            if t.present {
+                format!("fd00::{}/64", t.id)
+            } else {
+                String::new()
+            }
+        },
+    );
+    t.column("path", ColumnType::Ltree, "top.sub<id>.", |t: &Thing| {
+        t.present.then(|| format!("top.sub{}", t.id))
+    });
+    t.column(
+        "label",
+        ColumnType::String,
+        "The connection's label.",
+        |t: &Thing| t.label.clone(),
+    );
+    t.hydrated_column(
+        "detail",
+        ColumnType::String,
+        "From the hydrate call `detail`.",
+        detail,
+        |_t: &Thing, d: &String| d.clone(),
+    );
+    t.get(vec![KeyColumn::required("id")], |req| async move {
+        let id = match req.quals.equals("id") {
+            Some(steampipe_plugin_aws::plugin::QualValue::Int(i)) => *i,
+            other => return Err(format!("id qual is not an integer: {other:?}").into()),
+        };
+        tracing::info!("test_types get id={id}");
+        let c = &req.connection;
+        Ok::<_, BoxError>(things(c.rows, &c.label).find(|t| t.id == id))
+    });
+    t.list(
+        vec![
+            KeyColumn::optional("name").operators(&["=", "is null", "is not null", "~~"]),
+            KeyColumn::optional("flag"),
+            KeyColumn::optional("score").operators(&["=", "<", "<=", ">", ">="]),
+        ],
+        |req, sink| async move {
+            // Returns every row whatever the quals: the SDK must filter exactly.
+            let mut quals: Vec<String> = req
+                .quals
+                .iter()
+                .map(|q| format!("{} {} {:?}", q.column, q.operator, q.value))
+                .collect();
+            quals.sort();
+            tracing::info!(
+                "test_types list quals=[{}] limit={:?}",
+                quals.join("; "),
+                req.limit
+            );
+            let c = req.connection.clone();
+            for t in things(c.rows, &c.label) {
+                sink.push(t).await?;
+            }
+            Ok::<_, BoxError>(())
+        },
+    );
+    t
 }
 
 struct StopLog {
@@ -150,61 +189,68 @@ impl Drop for StopLog {
 }
 
 fn stream_table() -> Table<TestConnection, i64> {
-    Table::<TestConnection, i64>::new("test_stream", "Endless rows, 1 ms apart: for cancellation.")
-        .column("n", ColumnType::Int, "Sequence number.", |n: &i64| *n)
-        .list(vec![], |_req, sink| async move {
-            let produced = Arc::new(AtomicU64::new(0));
-            let _log = StopLog {
-                produced: produced.clone(),
-            };
-            tracing::warn!("test_stream producer started");
-            for n in 0.. {
-                sink.push(n).await?;
-                produced.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
-            Ok::<_, BoxError>(())
-        })
+    let mut t = Table::<TestConnection, i64>::new(
+        "test_stream",
+        "Endless rows, 1 ms apart: for cancellation.",
+    );
+    t.column("n", ColumnType::Int, "Sequence number.", |n: &i64| *n);
+    t.list(vec![], |_req, sink| async move {
+        let produced = Arc::new(AtomicU64::new(0));
+        let _log = StopLog {
+            produced: produced.clone(),
+        };
+        tracing::warn!("test_stream producer started");
+        for n in 0.. {
+            sink.push(n).await?;
+            produced.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        Ok::<_, BoxError>(())
+    });
+    t
 }
 
 fn fail_table() -> Table<TestConnection, i64> {
-    Table::<TestConnection, i64>::new("test_fail", "Two rows, then an error.")
-        .column("n", ColumnType::Int, "Sequence number.", |n: &i64| *n)
-        .list(vec![], |_req, sink| async move {
-            sink.push(1).await?;
-            sink.push(2).await?;
-            Err::<(), BoxError>("simulated failure after 2 rows\nsecond line of the message".into())
-        })
+    let mut t = Table::<TestConnection, i64>::new("test_fail", "Two rows, then an error.");
+    t.column("n", ColumnType::Int, "Sequence number.", |n: &i64| *n);
+    t.list(vec![], |_req, sink| async move {
+        sink.push(1).await?;
+        sink.push(2).await?;
+        Err::<(), BoxError>("simulated failure after 2 rows\nsecond line of the message".into())
+    });
+    t
 }
 
 fn required_table() -> Table<TestConnection, String> {
-    Table::<TestConnection, String>::new("test_required", "Needs a region qual.")
-        .column(
-            "region",
-            ColumnType::String,
-            "The region asked for.",
-            |r: &String| r.clone(),
-        )
-        .list(
-            vec![KeyColumn::required("region")],
-            |req, sink| async move {
-                if let Some(v) = req.quals.equals("region").and_then(|v| v.as_str()) {
-                    sink.push(v.to_string()).await?;
-                }
-                Ok::<_, BoxError>(())
-            },
-        )
+    let mut t = Table::<TestConnection, String>::new("test_required", "Needs a region qual.");
+    t.column(
+        "region",
+        ColumnType::String,
+        "The region asked for.",
+        |r: &String| r.clone(),
+    );
+    t.list(
+        vec![KeyColumn::required("region")],
+        |req, sink| async move {
+            if let Some(v) = req.quals.equals("region").and_then(|v| v.as_str()) {
+                sink.push(v.to_string()).await?;
+            }
+            Ok::<_, BoxError>(())
+        },
+    );
+    t
 }
 
 fn panic_table() -> Table<TestConnection, i64> {
-    Table::<TestConnection, i64>::new("test_panic", "Its list function panics.")
-        .column("n", ColumnType::Int, "Never produced.", |n: &i64| *n)
-        .list(vec![], |_req, _sink| async move {
-            if std::env::var("NEVER_SET_IN_TESTS_XYZ").is_err() {
-                panic!("deliberate panic in test_panic");
-            }
-            Ok::<_, BoxError>(())
-        })
+    let mut t = Table::<TestConnection, i64>::new("test_panic", "Its list function panics.");
+    t.column("n", ColumnType::Int, "Never produced.", |n: &i64| *n);
+    t.list(vec![], |_req, _sink| async move {
+        if std::env::var("NEVER_SET_IN_TESTS_XYZ").is_err() {
+            panic!("deliberate panic in test_panic");
+        }
+        Ok::<_, BoxError>(())
+    });
+    t
 }
 
 fn main() {

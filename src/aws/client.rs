@@ -63,6 +63,7 @@ pub struct ConnectionState {
     identity: OnceCell<Arc<CallerIdentity>>,
     regions: OnceCell<Arc<Vec<String>>>,
     ec2: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
+    autoscaling: Mutex<HashMap<String, aws_sdk_autoscaling::Client>>,
 }
 
 impl std::fmt::Debug for ConnectionState {
@@ -131,23 +132,36 @@ impl AwsConnection {
             .await
     }
 
-    /// The EC2 client for `region`.
+    /// The EC2 client for `region` (made once per connection and region).
     pub async fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
-        if let Some(c) = self.state.ec2.lock().expect("ec2 clients").get(region) {
-            return c.clone();
+        if let Some(c) = cached(&self.state.ec2, region) {
+            return c;
         }
         let conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
             .region(Region::new(region.to_string()))
             .interceptor(CompleteXml)
             .build();
-        let client = aws_sdk_ec2::Client::from_conf(conf);
-        self.state
-            .ec2
-            .lock()
-            .expect("ec2 clients")
-            .entry(region.to_string())
-            .or_insert(client)
-            .clone()
+        keep(
+            &self.state.ec2,
+            region,
+            aws_sdk_ec2::Client::from_conf(conf),
+        )
+    }
+
+    /// The Auto Scaling client for `region` (made once per connection and region).
+    pub async fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
+        if let Some(c) = cached(&self.state.autoscaling, region) {
+            return c;
+        }
+        let conf = aws_sdk_autoscaling::config::Builder::from(self.sdk_config().await)
+            .region(Region::new(region.to_string()))
+            .interceptor(CompleteXml)
+            .build();
+        keep(
+            &self.state.autoscaling,
+            region,
+            aws_sdk_autoscaling::Client::from_conf(conf),
+        )
     }
 
     /// STS GetCallerIdentity, once per connection (retried on the next query if it failed).
@@ -220,6 +234,24 @@ impl AwsConnection {
             .filter_map(|r| r.region_name().map(str::to_string))
             .collect())
     }
+}
+
+/// A client made earlier for `region`. (A poisoned lock only means another
+/// thread panicked while inserting: the map itself is still whole.)
+fn cached<T: Clone>(m: &Mutex<HashMap<String, T>>, region: &str) -> Option<T> {
+    m.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(region)
+        .cloned()
+}
+
+/// Keeps `client` for `region`, or the one another task made meanwhile.
+fn keep<T: Clone>(m: &Mutex<HashMap<String, T>>, region: &str, client: T) -> T {
+    m.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(region.to_string())
+        .or_insert(client)
+        .clone()
 }
 
 /// AWS_REGION / AWS_DEFAULT_REGION, then the profile's region. Deliberately not

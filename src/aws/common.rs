@@ -6,7 +6,7 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde_json::{Map, Value};
 
-use crate::plugin::Timestamp;
+use crate::plugin::{Timestamp, Value as Col};
 
 /// Who the connection's credentials belong to (STS `GetCallerIdentity`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +78,68 @@ pub fn tags_map(tags: Option<&[aws_sdk_ec2::types::Tag]>) -> Value {
             Value::Object(m)
         }
     }
+}
+
+/// A string member: NULL when AWS leaves it out.
+pub fn s(v: &Option<String>) -> Col {
+    Col::from(v.as_deref())
+}
+
+/// A Go value-type enum: `""` when AWS leaves it out.
+pub fn e<E: AsRef<str>>(v: Option<&E>) -> Col {
+    Col::String(v.map(|x| x.as_ref().to_string()).unwrap_or_default())
+}
+
+/// An integer member: NULL when AWS leaves it out.
+pub fn int(v: Option<i32>) -> Col {
+    v.map(|i| Col::Int(i as i64)).unwrap_or(Col::Null)
+}
+
+/// A timestamp member: NULL when AWS leaves it out.
+pub fn ts(v: &Option<DateTime>) -> Col {
+    v.as_ref()
+        .and_then(timestamp)
+        .map(Col::Timestamp)
+        .unwrap_or(Col::Null)
+}
+
+/// A structure member as JSON (written by the generated `ec2_json`
+/// writers): SQL NULL when AWS leaves it out.
+pub fn json_or_null<X>(v: &Option<X>, write: impl Fn(&X, &mut Vec<u8>)) -> Col {
+    match v {
+        None => Col::Null,
+        Some(x) => {
+            let mut out = Vec::with_capacity(128);
+            write(x, &mut out);
+            Col::RawJson(out)
+        }
+    }
+}
+
+/// A list member as JSON: absent is JSON `null` (not SQL NULL), as the Go
+/// SDK marshals a nil slice.
+pub fn list<X>(v: &Option<Vec<X>>, write: impl Fn(&X, &mut Vec<u8>)) -> Col {
+    match v {
+        None => Col::RawJson(b"null".to_vec()),
+        Some(xs) => {
+            let mut out = Vec::with_capacity(2 + 256 * xs.len());
+            out.push(b'[');
+            for (i, x) in xs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(x, &mut out);
+            }
+            out.push(b']');
+            Col::RawJson(out)
+        }
+    }
+}
+
+/// `akas` of one ARN.
+pub fn akas(arn: Option<String>) -> Col {
+    arn.map(|a| Col::Json(Value::Array(vec![Value::String(a)])))
+        .unwrap_or(Col::Null)
 }
 
 #[cfg(test)]

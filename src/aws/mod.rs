@@ -8,6 +8,7 @@ pub mod config;
 pub mod ec2_instance;
 pub mod ec2_json;
 pub mod errors;
+pub mod regional;
 pub mod regions;
 
 use std::sync::Arc;

@@ -18,8 +18,8 @@ pub use plan::{KeyColumn, Require};
 pub use quals::{Qual, QualMap, QualValue};
 pub use server::Plugin;
 pub use table::{
-    BoxError, GetRequest, HydrateRequest, Hydrated, ItemSink, ListRequest, ScanStopped, Table,
-    TableDef,
+    BoxError, ColumnMut, GetRequest, Hydrate, HydrateRequest, Hydrated, ItemSink, ListRequest,
+    ScanStopped, Table, TableDef,
 };
 pub use value::{ColumnType, Timestamp, Value};
 

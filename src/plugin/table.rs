@@ -13,8 +13,9 @@
 //! gRPC stream. When the limit is met or the client goes away, the fetch is
 //! dropped: pagination stops.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -31,7 +32,7 @@ use crate::plugin::wire::{self, RowEncoder};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-/// What a hydrate call returns; extractors downcast it with [`Hydrated::get`].
+/// What a hydrate call returns, before [`Hydrated::get`] gives it its type back.
 pub type HydrateOutput = Arc<dyn Any + Send + Sync>;
 
 /// The three context columns the SDK appends to every table, in this order.
@@ -49,19 +50,49 @@ pub const RESERVED_COLUMNS: [(&str, ColumnType, &str); 3] = [
     ("_ctx", ColumnType::Json, "Steampipe context in JSON form."),
 ];
 
-/// The results of the hydrate calls made for one item.
+/// A hydrate call of one table, returned by [`Table::hydrate`] and handed to
+/// the columns that read its result: the compiler checks both the name and
+/// the type of what a column reads.
+pub struct Hydrate<T> {
+    index: usize,
+    name: &'static str,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Hydrate<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Hydrate<T> {}
+
+impl<T> Hydrate<T> {
+    /// The name the schema reports (the Go plugin's hydrate function name).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// The results of the hydrate calls made for one item, by hydrate index.
 #[derive(Default)]
 pub struct Hydrated {
-    results: Vec<(&'static str, HydrateOutput)>,
+    results: Vec<Option<HydrateOutput>>,
 }
 
 impl Hydrated {
-    /// The result of hydrate `name`, if it ran and returned a `T`.
-    pub fn get<T: Any + Send + Sync>(&self, name: &str) -> Option<&T> {
+    /// The result of hydrate `h`, if it ran for this item.
+    pub fn get<T: Any + Send + Sync>(&self, h: &Hydrate<T>) -> Option<&T> {
         self.results
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, v)| v.downcast_ref::<T>())
+            .get(h.index)?
+            .as_ref()
+            .and_then(|v| v.downcast_ref::<T>())
+    }
+
+    fn set(&mut self, index: usize, v: HydrateOutput) {
+        if self.results.len() <= index {
+            self.results.resize(index + 1, None);
+        }
+        self.results[index] = Some(v);
     }
 }
 
@@ -75,8 +106,9 @@ pub struct Column<I> {
     pub ty: ColumnType,
     /// description (becomes the Postgres column comment)
     pub description: &'static str,
-    /// the hydrate call whose result the extractor reads, if any
-    pub hydrate: Option<&'static str>,
+    /// the hydrate call whose result the extractor reads, if any: its index
+    /// in the table, its name, and the type it returns
+    hydrate: Option<(usize, &'static str, TypeId)>,
     /// the hydrate name the schema reports, when it differs from `hydrate`
     /// (a value the Go plugin fetches in a hydrate call and this one has
     /// at hand)
@@ -84,6 +116,32 @@ pub struct Column<I> {
     /// the value put in place of NULL, reported in the schema (Go's `Default`)
     pub default: Option<Value>,
     extract: Extract<I>,
+}
+
+impl<I> Column<I> {
+    /// The name of the hydrate call the column needs, if any.
+    pub fn hydrate(&self) -> Option<&'static str> {
+        self.hydrate.map(|(_, name, _)| name)
+    }
+}
+
+/// The column just added, to set what is not common to every column.
+pub struct ColumnMut<'a, I>(&'a mut Column<I>);
+
+impl<I> ColumnMut<'_, I> {
+    /// The schema names hydrate `name`, as the Go plugin's does, though the
+    /// value needs no call of its own here.
+    pub fn reports_hydrate(self, name: &'static str) -> Self {
+        self.0.reported_hydrate = Some(name);
+        self
+    }
+
+    /// `value` is put where the value would be NULL, and the schema reports it
+    /// as the column's default (Go's `Column.Default`).
+    pub fn default_value(self, value: impl Into<Value>) -> Self {
+        self.0.default = Some(value.into());
+        self
+    }
 }
 
 /// A request to a List function.
@@ -232,7 +290,7 @@ pub struct Table<C, I> {
     columns: Vec<Column<I>>,
     list: Option<(Vec<KeyColumn>, ListFn<C, I>)>,
     get: Option<(Vec<KeyColumn>, GetFn<C, I>)>,
-    hydrates: Vec<(&'static str, HydrateFn<C, I>)>,
+    hydrates: Vec<(&'static str, TypeId, HydrateFn<C, I>)>,
     hydrate_concurrency: usize,
     read_ahead: usize,
     get_concurrency: usize,
@@ -254,76 +312,77 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         }
     }
 
+    fn push_column(
+        &mut self,
+        name: &'static str,
+        ty: ColumnType,
+        description: &'static str,
+        hydrate: Option<(usize, &'static str, TypeId)>,
+        extract: Extract<I>,
+    ) -> ColumnMut<'_, I> {
+        self.columns.push(Column {
+            name,
+            ty,
+            description,
+            hydrate,
+            reported_hydrate: None,
+            default: None,
+            extract,
+        });
+        ColumnMut(self.columns.last_mut().expect("just pushed"))
+    }
+
     /// Adds a column whose value comes from the item alone.
     pub fn column<F, V>(
-        mut self,
+        &mut self,
         name: &'static str,
         ty: ColumnType,
         description: &'static str,
         f: F,
-    ) -> Self
+    ) -> ColumnMut<'_, I>
     where
         F: Fn(&I) -> V + Send + Sync + 'static,
         V: Into<Value>,
     {
-        self.columns.push(Column {
+        self.push_column(
             name,
             ty,
             description,
-            hydrate: None,
-            reported_hydrate: None,
-            default: None,
-            extract: Arc::new(move |i, _| f(i).into()),
-        });
-        self
+            None,
+            Arc::new(move |i, _| f(i).into()),
+        )
     }
 
-    /// Adds a column that needs hydrate call `hydrate`; it runs only when the
-    /// query asks for such a column.
-    pub fn hydrated_column<F, V>(
-        mut self,
+    /// Adds a column read from the result of hydrate `h`; the call runs only
+    /// when the query asks for a column that needs it.
+    pub fn hydrated_column<T, F, V>(
+        &mut self,
         name: &'static str,
         ty: ColumnType,
         description: &'static str,
-        hydrate: &'static str,
+        h: Hydrate<T>,
         f: F,
-    ) -> Self
+    ) -> ColumnMut<'_, I>
     where
-        F: Fn(&I, &Hydrated) -> V + Send + Sync + 'static,
+        T: Any + Send + Sync,
+        F: Fn(&I, &T) -> V + Send + Sync + 'static,
         V: Into<Value>,
     {
-        self.columns.push(Column {
+        let extract: Extract<I> = Arc::new(move |i, hydrated| match hydrated.get(&h) {
+            Some(out) => f(i, out).into(),
+            None => Value::Null,
+        });
+        self.push_column(
             name,
             ty,
             description,
-            hydrate: Some(hydrate),
-            reported_hydrate: None,
-            default: None,
-            extract: Arc::new(move |i, h| f(i, h).into()),
-        });
-        self
-    }
-
-    /// The schema of the last column added names hydrate `name`, as the Go
-    /// plugin's does, though its value needs no call of its own here.
-    pub fn reports_hydrate(mut self, name: &'static str) -> Self {
-        if let Some(c) = self.columns.last_mut() {
-            c.reported_hydrate = Some(name);
-        }
-        self
-    }
-
-    /// The last column added takes `value` where it would be NULL, and the
-    /// schema reports it as the column's default (Go's `Column.Default`).
-    pub fn default_value(mut self, value: impl Into<Value>) -> Self {
-        if let Some(c) = self.columns.last_mut() {
-            c.default = Some(value.into());
-        }
-        self
+            Some((h.index, h.name, TypeId::of::<T>())),
+            extract,
+        )
     }
 
     /// Declares the List call.
-    pub fn list<F, Fut>(mut self, key_columns: Vec<KeyColumn>, f: F) -> Self
+    pub fn list<F, Fut>(&mut self, key_columns: Vec<KeyColumn>, f: F) -> &mut Self
     where
         F: Fn(ListRequest<C>, ItemSink<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
@@ -333,7 +392,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
     }
 
     /// Declares the Get call.
-    pub fn get<F, Fut>(mut self, key_columns: Vec<KeyColumn>, f: F) -> Self
+    pub fn get<F, Fut>(&mut self, key_columns: Vec<KeyColumn>, f: F) -> &mut Self
     where
         F: Fn(GetRequest<C>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<I>, BoxError>> + Send + 'static,
@@ -342,8 +401,9 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         self
     }
 
-    /// Declares hydrate call `name`.
-    pub fn hydrate<F, Fut, T>(mut self, name: &'static str, f: F) -> Self
+    /// Declares hydrate call `name` (the name the schema reports); the
+    /// returned handle is what columns read its result through.
+    pub fn hydrate<F, Fut, T>(&mut self, name: &'static str, f: F) -> Hydrate<T>
     where
         F: Fn(HydrateRequest<C>, Arc<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, BoxError>> + Send + 'static,
@@ -352,16 +412,21 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let f = Arc::new(f);
         self.hydrates.push((
             name,
+            TypeId::of::<T>(),
             Arc::new(move |r, i| {
                 let fut = f(r, i);
                 Box::pin(async move { fut.await.map(|v| Arc::new(v) as HydrateOutput) })
             }),
         ));
-        self
+        Hydrate {
+            index: self.hydrates.len() - 1,
+            name,
+            _output: PhantomData,
+        }
     }
 
     /// How many items may be hydrated at once (default 10).
-    pub fn hydrate_concurrency(mut self, n: usize) -> Self {
+    pub fn hydrate_concurrency(&mut self, n: usize) -> &mut Self {
         self.hydrate_concurrency = n.max(1);
         self
     }
@@ -370,7 +435,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
     /// to the API's page size so that the next page is fetched while the rows
     /// of the last one are built and sent, and at most that many items (plus
     /// the page in flight) are held when the client reads slowly.
-    pub fn read_ahead(mut self, items: usize) -> Self {
+    pub fn read_ahead(&mut self, items: usize) -> &mut Self {
         self.read_ahead = items.max(1);
         self
     }
@@ -392,10 +457,11 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                     self.name, c.name
                 ));
             }
-            if let Some(h) = c.hydrate {
-                if !self.hydrates.iter().any(|(n, _)| *n == h) {
+            if let Some((index, name, ty)) = c.hydrate {
+                // A handle from another table over the same item type.
+                if !matches!(self.hydrates.get(index), Some((n, t, _)) if *n == name && *t == ty) {
                     return Err(format!(
-                        "table {}: column '{}' needs undeclared hydrate '{h}'",
+                        "table {}: column '{}' reads hydrate '{name}', which this table does not declare",
                         self.name, c.name
                     ));
                 }
@@ -626,7 +692,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> TableDef<C> for Table<C
                 description: c.description.to_string(),
                 hydrate: c
                     .reported_hydrate
-                    .or(c.hydrate)
+                    .or(c.hydrate())
                     .unwrap_or_default()
                     .to_string(),
                 default: c.default.as_ref().and_then(|d| encode(c.ty, d).ok()),
@@ -730,11 +796,9 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         }
         let mut hydrates = Vec::new();
         for &i in &extract {
-            if let Some(h) = self.columns[i].hydrate {
-                if let Some(hi) = self.hydrates.iter().position(|(n, _)| *n == h) {
-                    if !hydrates.contains(&hi) {
-                        hydrates.push(hi);
-                    }
+            if let Some((hi, ..)) = self.columns[i].hydrate {
+                if !hydrates.contains(&hi) {
+                    hydrates.push(hi);
                 }
             }
         }
@@ -891,7 +955,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let mut hydrated = Hydrated::default();
         if !shape.hydrates.is_empty() {
             let calls = shape.hydrates.iter().map(|&hi| {
-                let (name, f) = &self.hydrates[hi];
+                let (_, _, f) = &self.hydrates[hi];
                 let fut = f(
                     HydrateRequest {
                         connection: connection.clone(),
@@ -899,10 +963,11 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                     },
                     item.clone(),
                 );
-                async move { fut.await.map(|v| (*name, v)) }
+                async move { fut.await.map(|v| (hi, v)) }
             });
             for r in futures::future::join_all(calls).await {
-                hydrated.results.push(r.map_err(ScanError::Fetch)?);
+                let (hi, v) = r.map_err(ScanError::Fetch)?;
+                hydrated.set(hi, v);
             }
         }
         let mut values: Vec<(usize, Value)> = Vec::with_capacity(shape.extract.len());
@@ -1169,5 +1234,23 @@ mod tests {
             .pushed
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         (s, rx, p)
+    }
+
+    #[test]
+    fn a_column_reads_only_a_hydrate_of_its_own_table() {
+        let noop = |_r: HydrateRequest<()>, n: Arc<u32>| async move { Ok::<u32, BoxError>(*n) };
+        let mut other = Table::<(), u32>::new("other", "");
+        let foreign = other.hydrate("h", noop);
+        let mut t = Table::<(), u32>::new("t", "");
+        t.list(vec![], |_r, _s| async { Ok(()) });
+        let own = t.hydrate("mine", noop);
+        t.hydrated_column("a", ColumnType::Int, "", own, |_, v: &u32| *v as i64);
+        assert_eq!(t.validate(), Ok(()));
+        assert_eq!(t.columns[0].hydrate(), Some("mine"));
+        t.hydrated_column("b", ColumnType::Int, "", foreign, |_, v: &u32| *v as i64);
+        assert_eq!(
+            t.validate().unwrap_err(),
+            "table t: column 'b' reads hydrate 'h', which this table does not declare"
+        );
     }
 }
