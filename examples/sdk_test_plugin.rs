@@ -279,12 +279,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
+    let served = rt.block_on(async {
         goplugin::serve(
             WrapperPluginServer::new(plugin)
                 .max_decoding_message_size(64 << 20)
                 .max_encoding_message_size(usize::MAX),
         )
         .await
-    })
+    });
+    std::process::exit(if served.is_ok() { 0 } else { 1 });
 }

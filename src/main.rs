@@ -42,15 +42,21 @@ fn main() -> ExitCode {
             .build()
         {
             Ok(r) => r,
-            Err(e) => goplugin::startup_failed(&format!("cannot start the async runtime: {e}")),
+            Err(e) => {
+                goplugin::startup_failed(&format!("cannot start the async runtime: {e}"));
+                return ExitCode::from(1);
+            }
         };
-        runtime.block_on(async {
+        let served = runtime.block_on(async {
             let plugin = aws::plugin();
             let service = steampipe_plugin_aws::pb::steampipe::wrapper_plugin_server::WrapperPluginServer::new(plugin)
                 .max_decoding_message_size(64 << 20)
                 .max_encoding_message_size(usize::MAX);
             goplugin::serve(service).await
-        })
+        });
+        // Exit at once, without dropping the runtime: a scan the host
+        // abandoned must not hold the process.
+        std::process::exit(if served.is_ok() { 0 } else { 1 });
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,

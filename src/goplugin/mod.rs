@@ -62,9 +62,15 @@ pub fn handshake_line(path: &Path, server_cert: &str) -> String {
     )
 }
 
+/// The plugin could not start; the host has been told (see [`startup_failed`]).
+/// The process should exit with status 1.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin startup failed: {0}")]
+pub struct StartupFailed(pub String);
+
 /// Tells the host that the plugin could not start, the way the Steampipe SDK
-/// does: the message in place of the handshake line, then exit 1.
-pub fn startup_failed(message: &str) -> ! {
+/// does: the message in place of the handshake line. The caller exits 1.
+pub fn startup_failed(message: &str) -> StartupFailed {
     let line = format!(
         "Plugin startup failed: {}\n",
         crate::logging::escape_line(message)
@@ -73,7 +79,7 @@ pub fn startup_failed(message: &str) -> ! {
     let _ = out.write_all(line.as_bytes());
     let _ = out.flush();
     tracing::error!("plugin startup failed: {message}");
-    std::process::exit(1);
+    StartupFailed(message.to_string())
 }
 
 /// Reserves `<dir>/plugin<digits>` as os.CreateTemp does, then frees the name for the socket.
@@ -178,8 +184,10 @@ impl gp::grpc_broker_server::GrpcBroker for Broker {
 }
 
 /// Serves `service` (the plugin's gRPC service) as a go-plugin plugin until the
-/// host calls `Shutdown` or sends SIGTERM; then removes the socket and exits.
-pub async fn serve<S>(service: S) -> !
+/// host calls `Shutdown` or sends SIGTERM; then removes the socket and
+/// returns. The caller exits at once (0, or 1 on an error): scans and streams
+/// still open must not hold the process.
+pub async fn serve<S>(service: S) -> Result<(), StartupFailed>
 where
     S: tower_service::Service<
             http::Request<Body>,
@@ -198,16 +206,11 @@ where
     let tls = match mtls::AutoMtls::from_env() {
         None => None,
         Some(Ok(tls)) => Some(tls),
-        Some(Err(e)) => startup_failed(&e),
+        Some(Err(e)) => return Err(startup_failed(&e)),
     };
-    let path = match socket_path() {
-        Ok(p) => p,
-        Err(e) => startup_failed(&e.to_string()),
-    };
-    let listener = match UnixListener::bind(&path) {
-        Ok(l) => l,
-        Err(e) => startup_failed(&format!("cannot listen on {}: {e}", path.display())),
-    };
+    let path = socket_path().map_err(|e| startup_failed(&e.to_string()))?;
+    let listener = UnixListener::bind(&path)
+        .map_err(|e| startup_failed(&format!("cannot listen on {}: {e}", path.display())))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -238,7 +241,9 @@ where
             .is_err()
         {
             let _ = std::fs::remove_file(&path);
-            std::process::exit(1);
+            return Err(StartupFailed(
+                "the host closed stdout before the handshake".into(),
+            ));
         }
     }
     silence_stdout();
@@ -249,7 +254,7 @@ where
         Some(tls) => tokio::spawn(router.serve_with_incoming(tls.incoming(listener))),
     };
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+        .map_err(|e| StartupFailed(format!("cannot handle SIGTERM: {e}")))?;
     let reason = tokio::select! {
         _ = stop.notified() => "shutdown requested",
         _ = sigterm.recv() => "SIGTERM",
@@ -264,5 +269,5 @@ where
     // broker, scans) would make a graceful drain wait for ever.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let _ = std::fs::remove_file(&path);
-    std::process::exit(0);
+    Ok(())
 }
