@@ -1,6 +1,9 @@
-//! AWS specifics: the connection config of turbot's aws plugin (and, as tables
-//! land, the client factory, common columns and one file per table). Knows
-//! nothing of gRPC or go-plugin.
+//! The AWS plugin on the SDK layer: the connection config of turbot's aws
+//! plugin (`config`), per-connection clients, identity and regions
+//! (`client`, `regions`), errors and ignore rules (`errors`), the value
+//! helpers and the regional table kit (`common`, `regional`), the generated
+//! JSON writers (`ec2_json`) and one file per table. Knows nothing of gRPC or
+//! go-plugin.
 
 pub mod client;
 pub mod common;

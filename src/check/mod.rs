@@ -1,6 +1,9 @@
-//! The standalone control runner: loads the bundled Powerpipe mod and renders
-//! its controls' SQL. (The runner itself, on embedded SQLite, and Powerpipe's
-//! output formats land with the `check` command.)
+//! `check`: the standalone control runner. It loads the bundled Powerpipe mod
+//! (or one from `--mod-location`) and renders its controls' SQL
+//! (`powerpipe_mod`), fetches the rows through the plugin in-process and runs
+//! the SQL on embedded SQLite (`runner`), and writes Powerpipe's outputs,
+//! exports, snapshots and Turbot Pipes uploads (`output`, `snapshot_upload`);
+//! `cli` holds the command line and exit codes.
 
 pub mod cli;
 pub mod model;
