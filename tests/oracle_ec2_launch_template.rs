@@ -261,7 +261,7 @@ fn version_cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
         )
         .postgres_filters(),
         case(
-            "default_version <> true (not a key column operator)",
+            "default_version <> true (sent as is-default-version=false)",
             scan(
                 t,
                 &few,

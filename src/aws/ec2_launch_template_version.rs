@@ -49,7 +49,8 @@ const GET_IGNORED: [&str; 2] = [
 
 /// The filters for the quals, as `buildEc2LaunchTemplateVersionFilter`: a
 /// bool qual's value (negated for `<>`), a string qual's value; a qual
-/// whose value is neither (an IN list) gives a filter without values.
+/// whose value is neither gives a filter without values (the SDK splits an
+/// IN list into one call per value before this).
 fn filters(quals: &QualMap) -> Vec<Filter> {
     FILTERS
         .iter()
