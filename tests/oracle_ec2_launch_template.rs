@@ -466,3 +466,91 @@ fn the_recorded_imds_rows_give_upstreams_statuses() {
     );
     assert_eq!(imds_statuses(&ours), got);
 }
+
+/// Upstream's query `ec2_launch_template_default_version_uses_imdsv2`
+/// verbatim (aws_compliance v1.13.0, conformance_pack/ec2.pp), its
+/// `${local.common_dimensions_sql}` rendered with all three dimensions.
+const IMDS_QUERY: &str = "select
+    launch_template_id as resource,
+    case
+      when launch_template_data -> 'MetadataOptions' ->> 'HttpTokens' = 'required' then 'ok'
+      else 'alarm'
+    end as status,
+    case
+      when launch_template_data -> 'MetadataOptions' ->> 'HttpTokens' = 'required' then title || ' configured to use Instance Metadata Service Version 2 (IMDSv2).'
+      else title || ' not configured to use Instance Metadata Service Version 2 (IMDSv2).'
+    end as reason
+    , _ctx ->> 'connection_name' as connection_name, region, account_id
+  from
+    aws_ec2_launch_template_version
+  where
+    default_version
+  order by resource;";
+
+/// The query on PostgreSQL over the Go plugin's recorded rows and over our
+/// live rows (every column, 3 regions, loaded with the FDW's types) gives
+/// the same resources, statuses, reasons and dimensions.
+#[test]
+fn upstreams_imds_query_on_postgres_gives_the_go_plugins_answers() {
+    use common::pg::Postgres;
+    let answers = oracle::read_golden(VERSION_GOLDEN, &bed().fingerprint);
+    let schema = &answers["schema"]["table"];
+    let used = [
+        "launch_template_id",
+        "launch_template_data",
+        "title",
+        "default_version",
+        "region",
+        "account_id",
+        "_ctx",
+    ];
+    let columns: Vec<Value> = schema["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| used.contains(&c["name"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    assert_eq!(
+        columns.len(),
+        used.len(),
+        "the recorded schema lacks a column"
+    );
+    let table_schema = json!({ "columns": columns });
+    let as_rows = |answer: &Value| -> Vec<Value> {
+        answer["rows"]
+            .as_array()
+            .expect("an answer with rows")
+            .iter()
+            .map(|r| {
+                let values: serde_json::Map<String, Value> = used
+                    .iter()
+                    .map(|c| (c.to_string(), r[*c][1].clone()))
+                    .collect();
+                json!({ "values": values })
+            })
+            .collect()
+    };
+    let case = version_cases(&bed().seeded, &oracle::schema_columns(&answers["schema"]))
+        .into_iter()
+        .find(|c| c.name == "all columns, 3 regions")
+        .unwrap();
+    let ours = oracle::ask(bed(), &oracle::our_plugin(), &VERSION, &case);
+    let pg = Postgres::start();
+    pg.load_table(
+        "go",
+        VERSION.name,
+        &table_schema,
+        &as_rows(&answers["all columns, 3 regions"]),
+    );
+    pg.load_table("ours", VERSION.name, &table_schema, &as_rows(&ours));
+    let go = pg.query("go", IMDS_QUERY);
+    let ours = pg.query("ours", IMDS_QUERY);
+    assert_eq!(ours, go);
+    assert_eq!(go.len(), 5, "{go:#?}");
+    let statuses: Vec<&str> = go.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert!(
+        statuses.contains(&"ok") && statuses.contains(&"alarm"),
+        "{go:#?}"
+    );
+}
