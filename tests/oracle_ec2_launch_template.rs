@@ -74,6 +74,20 @@ fn denied(action: &str) -> Value {
             "message": "You are not authorized to perform this operation."}])
 }
 
+/// moto never pages: the proxy adds a `nextToken` to `action`'s answers,
+/// to first pages only (then the second page repeats the first one's
+/// items), or to every page (then the token comes back unchanged, where
+/// upstream's paginators stop: StopOnDuplicateToken).
+fn paged(action: &str, first_only: bool) -> Value {
+    let mut rule = json!({"action": action, "rewrite": [[
+        format!("(</{action}Response>)"), "<nextToken>page-2</nextToken>\\1"
+    ]]});
+    if first_only {
+        rule["unless_param"] = json!("NextToken");
+    }
+    json!([rule])
+}
+
 fn names(columns: &[(String, bool)]) -> Vec<&str> {
     columns.iter().map(|c| c.0.as_str()).collect()
 }
@@ -162,6 +176,15 @@ fn template_cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
         case("access denied", scan(t, &few, json!({}), None))
             .regions(&["us-east-1"])
             .rules(denied("DescribeLaunchTemplates")),
+        case("a second page", scan(t, &few, json!({}), None))
+            .regions(&["us-east-1"])
+            .rules(paged("DescribeLaunchTemplates", true)),
+        case(
+            "the same token again (stop on a duplicate token)",
+            scan(t, &few, json!({}), None),
+        )
+        .regions(&["us-east-1"])
+        .rules(paged("DescribeLaunchTemplates", false)),
     ]
 }
 
@@ -358,6 +381,18 @@ fn version_cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
         )
         .regions(&["us-east-1"])
         .rules(denied("DescribeLaunchTemplates")),
+        case("a second page of versions", scan(t, &few, json!({}), None))
+            .regions(&["us-east-1"])
+            .rules(paged("DescribeLaunchTemplateVersions", true)),
+        case(
+            "the same versions token again (stop on a duplicate token)",
+            scan(t, &few, json!({}), None),
+        )
+        .regions(&["us-east-1"])
+        .rules(paged("DescribeLaunchTemplateVersions", false)),
+        case("a second page of templates", scan(t, &few, json!({}), None))
+            .regions(&["us-east-1"])
+            .rules(paged("DescribeLaunchTemplates", true)),
     ]);
     out
 }

@@ -88,8 +88,9 @@ async fn list_versions(
     regional::list_with(req, sink, |c, sink| {
         let (quals, filters, id, name) = (quals.clone(), filters.clone(), id.clone(), name.clone());
         async move {
-            let mut token = None;
+            let mut token: Option<String> = None;
             loop {
+                let sent = token.clone();
                 let r = lt::describe(&c, &quals, page_size, token).await;
                 let Some((templates, next)) =
                     c.answer("DescribeLaunchTemplates", &lt::LIST_IGNORED[..2], r)?
@@ -111,8 +112,9 @@ async fn list_versions(
                                 .into(),
                         );
                     }
-                    let mut vtoken = None;
+                    let mut vtoken: Option<String> = None;
                     loop {
+                        let vsent = vtoken.clone();
                         let mut call = (c.ec2().await.describe_launch_template_versions())
                             .max_results(page_size)
                             .set_filters(filters.clone())
@@ -128,7 +130,11 @@ async fn list_versions(
                         for v in o.launch_template_versions.unwrap_or_default() {
                             sink.push(v).await?;
                         }
-                        match o.next_token.filter(|t| !t.is_empty()) {
+                        // StopOnDuplicateToken, as upstream's paginators.
+                        let next = o
+                            .next_token
+                            .filter(|t| !t.is_empty() && Some(t) != vsent.as_ref());
+                        match next {
                             Some(t) if sink.wants_more().await => vtoken = Some(t),
                             _ => break,
                         }
@@ -137,7 +143,7 @@ async fn list_versions(
                         return Ok(());
                     }
                 }
-                match next.filter(|t| !t.is_empty()) {
+                match next.filter(|t| !t.is_empty() && Some(t) != sent.as_ref()) {
                     Some(t) if sink.wants_more().await => token = Some(t),
                     _ => return Ok(()),
                 }

@@ -204,8 +204,9 @@ where
         let sink = sink.clone();
         let identity = identity.clone();
         async move {
-            let mut token = None;
+            let mut token: Option<String> = None;
             loop {
+                let sent = token.clone();
                 let Some((items, next)) =
                     call.answer(operation, ignore, page(call.clone(), token).await)?
                 else {
@@ -221,8 +222,10 @@ where
                     .await?;
                 }
                 // No further page once a pushed-down limit is met (as the Go
-                // SDK's RowsRemaining check), or when the token ends.
-                match next.filter(|t| !t.is_empty()) {
+                // SDK's RowsRemaining check), when the token ends, or when it
+                // comes back unchanged (the Go plugin's paginators set
+                // StopOnDuplicateToken).
+                match next.filter(|t| !t.is_empty() && Some(t) != sent.as_ref()) {
                     Some(t) if sink.wants_more().await => token = Some(t),
                     _ => return Ok::<(), BoxError>(()),
                 }
