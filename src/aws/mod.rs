@@ -10,6 +10,8 @@ pub mod common;
 pub mod config;
 pub mod ec2_instance;
 pub mod ec2_json;
+pub mod ec2_launch_template;
+pub mod ec2_launch_template_version;
 pub mod errors;
 pub mod regional;
 pub mod regions;
@@ -22,7 +24,11 @@ pub use config::AwsConnection;
 
 /// The tables this plugin serves.
 pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {
-    vec![Arc::new(ec2_instance::table())]
+    vec![
+        Arc::new(ec2_instance::table()),
+        Arc::new(ec2_launch_template::table()),
+        Arc::new(ec2_launch_template_version::table()),
+    ]
 }
 
 /// The SDK version turbot's aws plugin v1.31.0 reports: its SDK (v6.0.0)

@@ -204,8 +204,9 @@ where
         let sink = sink.clone();
         let identity = identity.clone();
         async move {
-            let mut token = None;
+            let mut token: Option<String> = None;
             loop {
+                let sent = token.clone();
                 let Some((items, next)) =
                     call.answer(operation, ignore, page(call.clone(), token).await)?
                 else {
@@ -221,8 +222,10 @@ where
                     .await?;
                 }
                 // No further page once a pushed-down limit is met (as the Go
-                // SDK's RowsRemaining check), or when the token ends.
-                match next.filter(|t| !t.is_empty()) {
+                // SDK's RowsRemaining check), when the token ends, or when it
+                // comes back unchanged (the Go plugin's paginators set
+                // StopOnDuplicateToken).
+                match next.filter(|t| !t.is_empty() && Some(t) != sent.as_ref()) {
                     Some(t) if sink.wants_more().await => token = Some(t),
                     _ => return Ok::<(), BoxError>(()),
                 }
@@ -278,4 +281,69 @@ where
         }
     }
     Ok(None)
+}
+
+/// Where a [`list_with`] fetch puts a region's items: wraps each in
+/// [`Regional`] with the region and the connection's identity.
+pub struct RegionSink<R> {
+    sink: ItemSink<Regional<R>>,
+    region: String,
+    identity: Arc<CallerIdentity>,
+}
+
+impl<R> RegionSink<R> {
+    /// Sends one item downstream; fails once the scan needs no more.
+    pub async fn push(&self, item: R) -> Result<(), crate::plugin::ScanStopped> {
+        self.sink
+            .push(Regional {
+                item,
+                region: self.region.clone(),
+                identity: self.identity.clone(),
+            })
+            .await
+    }
+
+    /// Whether another call is needed (see [`ItemSink::wants_more`]).
+    pub async fn wants_more(&self) -> bool {
+        self.sink.wants_more().await
+    }
+}
+
+/// Like [`list`], for a List that is more than one paged call per region (a
+/// parent list, then a child list per parent item, as the Go SDK's
+/// `ParentHydrate`): identity, region pruning and fan-out as [`list`];
+/// `fetch` makes the region's calls, applies the ignore rules itself
+/// ([`RegionCall::answer`]) and pushes items into its [`RegionSink`].
+pub async fn list_with<R, F, Fut>(
+    req: ListRequest<AwsConnection>,
+    sink: ItemSink<Regional<R>>,
+    fetch: F,
+) -> Result<(), BoxError>
+where
+    R: Send + Sync + 'static,
+    F: Fn(RegionCall, RegionSink<R>) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<(), BoxError>> + Send,
+{
+    let conn = req.connection.clone();
+    conn.usable()?;
+    let identity = conn.identity().await?;
+    let regions = regions(&conn, &req.all_quals).await;
+    let fetch = &fetch;
+    let runs = regions.into_iter().map(|region| {
+        let call = RegionCall {
+            conn: conn.clone(),
+            region: region.clone(),
+        };
+        let sink = RegionSink {
+            sink: sink.clone(),
+            region,
+            identity: identity.clone(),
+        };
+        fetch(call, sink)
+    });
+    let mut runs = futures::stream::iter(runs).buffer_unordered(REGION_CONCURRENCY);
+    while let Some(r) = runs.next().await {
+        r?;
+    }
+    Ok(())
 }

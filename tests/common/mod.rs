@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod moto;
+pub mod oracle;
 pub mod pg;
 
 use serde_json::{json, Value};
@@ -250,4 +251,38 @@ pub fn aws_connection(name: &str, config: &str) -> serde_json::Value {
         "config": config,
         "pluginInstance": "hub.steampipe.io/plugins/turbot/aws@latest",
     })
+}
+
+/// The plugin's JSON matches the API's as the Go plugin marshals it: every
+/// member the API returned, equal; members the API left out are `null`, or
+/// `""` for enums.
+pub fn go_json_matches(path: &str, plugin: &Value, api: &Value) -> Result<(), String> {
+    match (plugin, api) {
+        (Value::Object(p), Value::Object(a)) => {
+            for (k, av) in a {
+                let pv = p
+                    .get(k)
+                    .ok_or_else(|| format!("{path}.{k}: missing (API has {av})"))?;
+                go_json_matches(&format!("{path}.{k}"), pv, av)?;
+            }
+            for (k, pv) in p {
+                if !(a.contains_key(k) || pv.is_null() || pv == "") {
+                    return Err(format!("{path}.{k}: {pv} but the API left it out"));
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(p), Value::Array(a)) => {
+            if p.len() != a.len() {
+                return Err(format!("{path}: {} items, API has {}", p.len(), a.len()));
+            }
+            for (i, (pv, av)) in p.iter().zip(a).enumerate() {
+                go_json_matches(&format!("{path}[{i}]"), pv, av)?;
+            }
+            Ok(())
+        }
+        (Value::Number(p), Value::Number(a)) if p.as_f64() == a.as_f64() => Ok(()),
+        (p, a) if p == a => Ok(()),
+        (p, a) => Err(format!("{path}: plugin {p}, API {a}")),
+    }
 }
