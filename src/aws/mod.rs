@@ -5,6 +5,8 @@
 pub mod client;
 pub mod common;
 pub mod config;
+pub mod ec2_ami;
+pub mod ec2_ami_shared;
 pub mod ec2_instance;
 pub mod ec2_json;
 pub mod errors;
@@ -19,7 +21,11 @@ pub use config::AwsConnection;
 
 /// The tables this plugin serves.
 pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {
-    vec![Arc::new(ec2_instance::table())]
+    vec![
+        Arc::new(ec2_instance::table()),
+        Arc::new(ec2_ami::table()),
+        Arc::new(ec2_ami_shared::table()),
+    ]
 }
 
 /// The SDK version turbot's aws plugin v1.31.0 reports: its SDK (v6.0.0)
