@@ -96,15 +96,7 @@ pub fn filters(quals: &QualMap) -> Vec<Filter> {
             // fmt.Sprint of a nil interface
             Some(v.map_or("<nil>".to_string(), |b| b.to_string()))
         } else {
-            let mut v: Option<Option<String>> = None;
-            for q in qs {
-                match &q.value {
-                    Some(QualValue::String(s)) if !s.is_empty() => v = Some(Some(s.clone())),
-                    Some(QualValue::List(l)) if !l.is_empty() => v = Some(None),
-                    _ => {}
-                }
-            }
-            v.flatten()
+            last_value(quals, column).flatten()
         };
         out.push(
             Filter::builder()
@@ -116,20 +108,34 @@ pub fn filters(quals: &QualMap) -> Vec<Filter> {
     out
 }
 
-/// `IncludeDisabled`: true when the `state` qual is `disabled` (of an IN
-/// list kept whole, the last value decides, as upstream's loop does).
+/// `IncludeDisabled`: true when the last `state` value upstream reads is the
+/// string `disabled`. An IN list kept whole never sets it (upstream's branch
+/// for a list expects `[]string` and gets `[]*string`), but hides an earlier
+/// string.
 pub fn include_disabled(quals: &QualMap) -> bool {
-    let mut disabled = false;
-    for q in quals.on("state") {
+    match last_value(quals, "state") {
+        Some(Some(s)) => s == "disabled",
+        _ => false,
+    }
+}
+
+/// What upstream's `getQualsValueByColumn(.., "string")` leaves for
+/// `column`: over its quals, the last non-empty string (`Some(Some)`) or IN
+/// list holding a non-empty string (`Some(None)`); `None` if neither.
+fn last_value(quals: &QualMap, column: &str) -> Option<Option<String>> {
+    let mut v = None;
+    for q in quals.on(column) {
         match &q.value {
-            Some(QualValue::String(s)) if !s.is_empty() => disabled = s == "disabled",
-            Some(QualValue::List(l)) if !l.is_empty() => {
-                disabled = l.last().and_then(|v| v.as_str()) == Some("disabled")
+            Some(QualValue::String(s)) if !s.is_empty() => v = Some(Some(s.clone())),
+            Some(QualValue::List(l))
+                if l.iter().any(|x| x.as_str().is_some_and(|s| !s.is_empty())) =>
+            {
+                v = Some(None)
             }
             _ => {}
         }
     }
-    disabled
+    v
 }
 
 /// `arn:<partition>:ec2:<region>:<owner>:image/<id>`: the image owner's
@@ -537,6 +543,8 @@ mod tests {
                 ("state".to_string(), None),
             ]
         );
+        assert!(!include_disabled(&quals), "a list never sets it");
+        let quals = QualMap::from_quals([q("state", "=", QualValue::String("disabled".into()))]);
         assert!(include_disabled(&quals));
     }
 
