@@ -35,6 +35,9 @@ ROOTS = [
     "GroupIdentifier",
     "InstanceStatus",
     "Tag",
+    # aws_ec2_ami, aws_ec2_ami_shared
+    "BlockDeviceMapping",
+    "LaunchPermission",
 ]
 
 
@@ -43,6 +46,7 @@ ROOTS = [
 # `tools/gen_ec2_json.py --go-absent <ec2@v1.236.0>/types/types.go` prints
 # this table again from the Go module's source.
 GO_ABSENT = {
+    "EbsBlockDevice": ["EbsCardIndex"],
     "EbsInstanceBlockDevice": ["EbsCardIndex"],
     "InstanceRequirements": ["RequireEncryptionInTransit"],
     "InstanceStatus": ["ApplicationStatus", "AvailabilityZoneId", "PerformanceStatus"],

@@ -103,6 +103,46 @@ pub fn ts(v: &Option<DateTime>) -> Col {
         .unwrap_or(Col::Null)
 }
 
+/// A timestamp the API sends as text (`CreationDate`, `DeprecationTime`…),
+/// parsed as the Go SDK's `types.ToTime` does (ISO 8601, UTC when no zone is
+/// given): NULL when AWS leaves it out; text it cannot parse stays text, so
+/// that the row fails to encode naming the column, as the Go SDK fails.
+pub fn iso_ts(v: &Option<String>) -> Col {
+    match v.as_deref() {
+        None => Col::Null,
+        Some(text) => iso8601(text)
+            .map(Col::Timestamp)
+            .unwrap_or_else(|| Col::String(text.to_string())),
+    }
+}
+
+/// `2024-05-01T12:00:00.000Z`, `2024-05-01T12:00:00+02:00`, `2024-05-01T12:00:00`
+/// (UTC) or `2024-05-01` (midnight UTC).
+pub fn iso8601(text: &str) -> Option<Timestamp> {
+    let parse = |t: &str| DateTime::from_str(t, Format::DateTime).ok();
+    // A numeric zone (`+02:00`, `-0500`): parsed as UTC, then shifted.
+    let (local, offset) = match text
+        .get(19..)
+        .and_then(|t| t.rfind(['+', '-']).map(|i| i + 19))
+    {
+        Some(i) => {
+            let zone = text[i + 1..].replace(':', "");
+            let (h, m) = (
+                zone.get(..2)?.parse::<i64>().ok()?,
+                zone.get(2..)?.parse::<i64>().ok()?,
+            );
+            let sign = if text[i..].starts_with('-') { -1 } else { 1 };
+            (format!("{}Z", &text[..i]), sign * (h * 3600 + m * 60))
+        }
+        None => (text.to_string(), 0),
+    };
+    let dt = parse(&local)
+        .or_else(|| parse(&format!("{local}Z")))
+        .or_else(|| parse(&format!("{local}T00:00:00Z")))?;
+    let t = timestamp(&dt)?;
+    Timestamp::new(t.seconds - offset, t.nanos)
+}
+
 /// A structure member as JSON (written by the generated `ec2_json`
 /// writers): SQL NULL when AWS leaves it out.
 pub fn json_or_null<X>(v: &Option<X>, write: impl Fn(&X, &mut Vec<u8>)) -> Col {
@@ -171,6 +211,19 @@ mod tests {
         let id = CallerIdentity::from_sts(Some("123"), Some("arn:aws-cn:iam::123:user/x")).unwrap();
         assert_eq!(id.partition, "aws-cn");
         assert!(CallerIdentity::from_sts(Some("123"), Some("bogus")).is_err());
+    }
+
+    #[test]
+    fn iso8601_text_parses_as_go_kit_does() {
+        let t = |s: &str| iso8601(s).map(|t| t.seconds);
+        assert_eq!(t("2023-11-14T22:13:20.000Z"), Some(1_700_000_000));
+        assert_eq!(t("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(t("2023-11-14T22:13:20"), Some(1_700_000_000));
+        assert_eq!(t("2023-11-14T23:13:20+01:00"), Some(1_700_000_000));
+        assert_eq!(t("2023-11-14"), Some(1_699_920_000));
+        assert_eq!(t("soon"), None);
+        assert_eq!(iso_ts(&None), Col::Null);
+        assert_eq!(iso_ts(&Some("soon".into())), Col::String("soon".into()));
     }
 
     #[test]

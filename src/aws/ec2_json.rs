@@ -1040,6 +1040,86 @@ pub fn tag(v: &types::Tag) -> Value {
     serde_json::from_slice(&out).expect("the writer emits valid JSON")
 }
 
+/// Writes `BlockDeviceMapping` as the Go plugin emits it.
+pub fn write_block_device_mapping(v: &types::BlockDeviceMapping, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"DeviceName\":");
+    match &v.device_name {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"Ebs\":");
+    match &v.ebs {
+        Some(x) => {
+            write_ebs_block_device(x, out);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"NoDevice\":");
+    match &v.no_device {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"VirtualName\":");
+    match &v.virtual_name {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+/// `BlockDeviceMapping` as a JSON value (tests and callers that need a tree).
+pub fn block_device_mapping(v: &types::BlockDeviceMapping) -> Value {
+    let mut out = Vec::new();
+    write_block_device_mapping(v, &mut out);
+    serde_json::from_slice(&out).expect("the writer emits valid JSON")
+}
+
+/// Writes `LaunchPermission` as the Go plugin emits it.
+pub fn write_launch_permission(v: &types::LaunchPermission, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"Group\":");
+    match &v.group {
+        Some(x) => {
+            string(out, x.as_str());
+        }
+        None => out.extend_from_slice(b"\"\""),
+    }
+    out.extend_from_slice(b",\"OrganizationArn\":");
+    match &v.organization_arn {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"OrganizationalUnitArn\":");
+    match &v.organizational_unit_arn {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"UserId\":");
+    match &v.user_id {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+/// `LaunchPermission` as a JSON value (tests and callers that need a tree).
+pub fn launch_permission(v: &types::LaunchPermission) -> Value {
+    let mut out = Vec::new();
+    write_launch_permission(v, &mut out);
+    serde_json::from_slice(&out).expect("the writer emits valid JSON")
+}
+
 /// Writes `CapacityReservationTargetResponse` as the Go plugin emits it.
 pub fn write_capacity_reservation_target_response(
     v: &types::CapacityReservationTargetResponse,
@@ -2606,6 +2686,102 @@ pub fn write_instance_status_summary(v: &types::InstanceStatusSummary, out: &mut
 pub fn instance_status_summary(v: &types::InstanceStatusSummary) -> Value {
     let mut out = Vec::new();
     write_instance_status_summary(v, &mut out);
+    serde_json::from_slice(&out).expect("the writer emits valid JSON")
+}
+
+/// Writes `EbsBlockDevice` as the Go plugin emits it.
+pub fn write_ebs_block_device(v: &types::EbsBlockDevice, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"AvailabilityZone\":");
+    match &v.availability_zone {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"AvailabilityZoneId\":");
+    match &v.availability_zone_id {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"DeleteOnTermination\":");
+    match &v.delete_on_termination {
+        Some(x) => {
+            out.extend_from_slice(if *x { b"true" } else { b"false" });
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"Encrypted\":");
+    match &v.encrypted {
+        Some(x) => {
+            out.extend_from_slice(if *x { b"true" } else { b"false" });
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"Iops\":");
+    match &v.iops {
+        Some(x) => {
+            integer(out, *x as i64);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"KmsKeyId\":");
+    match &v.kms_key_id {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"OutpostArn\":");
+    match &v.outpost_arn {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"SnapshotId\":");
+    match &v.snapshot_id {
+        Some(x) => {
+            string(out, x);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"Throughput\":");
+    match &v.throughput {
+        Some(x) => {
+            integer(out, *x as i64);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"VolumeInitializationRate\":");
+    match &v.volume_initialization_rate {
+        Some(x) => {
+            integer(out, *x as i64);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"VolumeSize\":");
+    match &v.volume_size {
+        Some(x) => {
+            integer(out, *x as i64);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"VolumeType\":");
+    match &v.volume_type {
+        Some(x) => {
+            string(out, x.as_str());
+        }
+        None => out.extend_from_slice(b"\"\""),
+    }
+    out.push(b'}');
+}
+
+/// `EbsBlockDevice` as a JSON value (tests and callers that need a tree).
+pub fn ebs_block_device(v: &types::EbsBlockDevice) -> Value {
+    let mut out = Vec::new();
+    write_ebs_block_device(v, &mut out);
     serde_json::from_slice(&out).expect("the writer emits valid JSON")
 }
 

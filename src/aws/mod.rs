@@ -8,6 +8,8 @@
 pub mod client;
 pub mod common;
 pub mod config;
+pub mod ec2_ami;
+pub mod ec2_ami_shared;
 pub mod ec2_instance;
 pub mod ec2_json;
 pub mod ec2_launch_template;
@@ -28,6 +30,8 @@ pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {
         Arc::new(ec2_instance::table()),
         Arc::new(ec2_launch_template::table()),
         Arc::new(ec2_launch_template_version::table()),
+        Arc::new(ec2_ami::table()),
+        Arc::new(ec2_ami_shared::table()),
     ]
 }
 

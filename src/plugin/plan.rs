@@ -72,6 +72,13 @@ impl KeyColumn {
         self
     }
 
+    /// A cached scan serves this one only if it had the same quals on this
+    /// column (the SDK's `CacheMatchExact`), not fewer.
+    pub fn cache_exact(mut self) -> KeyColumn {
+        self.cache_match = "exact".to_string();
+        self
+    }
+
     /// The wire form for `getCallKeyColumnList` / `listCallKeyColumnList`.
     pub fn to_proto(&self) -> pb::KeyColumn {
         pb::KeyColumn {

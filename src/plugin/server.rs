@@ -541,11 +541,21 @@ impl<C: ConnectionConfig> Plugin<C> {
         // by the quals it lacks: each on a column it kept, with an operator
         // evaluated here; or, with no limit, whatever is left to Postgres,
         // which re-checks every qual.
+        // A qual on a key column declared `exact` (the SDK's CacheMatchExact:
+        // the column feeds the API call, or echoes the qual) is never added
+        // by filtering: the cached scan must have had it.
+        let schema = table.schema();
+        let exact: Vec<String> = (schema.get_call_key_column_list.iter())
+            .chain(&schema.list_call_key_column_list)
+            .filter(|k| k.cache_match == "exact")
+            .map(|k| k.name.clone())
+            .collect();
         let filterable = |q: &Qual| EVALUATED_OPERATORS.contains(&q.operator.as_str());
         let usable = |kept: &[String], extra: &[Vec<u8>]| match extra_quals(extra) {
-            Some(qs) => qs
-                .iter()
-                .all(|q| (filterable(q) && kept.contains(&q.column)) || limit.is_none()),
+            Some(qs) => qs.iter().all(|q| {
+                !exact.contains(&q.column)
+                    && ((filterable(q) && kept.contains(&q.column)) || limit.is_none())
+            }),
             None => false,
         };
         if let Some(hit) = cache.get(&key, &columns, limit, usable) {
