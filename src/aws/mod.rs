@@ -2,11 +2,13 @@
 //! land, the client factory, common columns and one file per table). Knows
 //! nothing of gRPC or go-plugin.
 
+pub mod autoscaling_json;
 pub mod client;
 pub mod common;
 pub mod config;
 pub mod ec2_instance;
 pub mod ec2_json;
+pub mod ec2_launch_configuration;
 pub mod errors;
 pub mod regional;
 pub mod regions;
@@ -19,7 +21,10 @@ pub use config::AwsConnection;
 
 /// The tables this plugin serves.
 pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {
-    vec![Arc::new(ec2_instance::table())]
+    vec![
+        Arc::new(ec2_instance::table()),
+        Arc::new(ec2_launch_configuration::table()),
+    ]
 }
 
 /// The SDK version turbot's aws plugin v1.31.0 reports: its SDK (v6.0.0)
