@@ -24,10 +24,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use common::moto::{FaultProxy, Moto};
+use common::oracle::{
+    self, config, error_facts, fnv1a, go_plugin, golden_text, our_plugin, report, scenario, Case,
+    FEW_RETRIES, FULL_ROWS_UP_TO, RERECORD,
+};
 use common::*;
 use serde_json::{json, Value};
 
@@ -36,26 +40,6 @@ const BIG_REGION: &str = "ap-southeast-2";
 const BIG_COUNT: usize = 1050;
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", BIG_REGION];
 const GOLDEN: &str = "tests/golden/go_plugin_oracle.json";
-/// Answers with more rows than this are recorded as per-instance digests.
-const FULL_ROWS_UP_TO: usize = 40;
-const RERECORD: &str = "re-record with: scripts/conformance.sh go-plugin";
-/// moto answers filters it does not implement with HTTP 500, which both
-/// plugins retry: at the default 9 tries the Go plugin's backoff (25 ms x 3^n)
-/// takes 4 minutes.
-const FEW_RETRIES: &str = "max_error_retry_attempts = 2\nmin_error_retry_delay = 10\n";
-
-/// turbot's plugin, from `$GO_AWS_PLUGIN`.
-fn go_plugin() -> PathBuf {
-    let p = std::env::var_os("GO_AWS_PLUGIN").map(PathBuf::from).expect(
-        "GO_AWS_PLUGIN is not set: build turbot's Go AWS plugin with scripts/conformance.sh go-plugin",
-    );
-    assert!(p.exists(), "GO_AWS_PLUGIN={} does not exist", p.display());
-    p
-}
-
-fn our_plugin() -> PathBuf {
-    target_dir().join("steampipe-plugin-aws")
-}
 
 struct Bed {
     moto: Moto,
@@ -89,66 +73,9 @@ fn fleet_fingerprint() -> String {
     )
 }
 
-/// FNV-1a, 64 bits: a stable digest for the recording (not a security hash).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// One question, asked of both plugins in a fresh process each.
-#[derive(Clone, Debug)]
-struct Case {
-    name: String,
-    regions: Vec<String>,
-    /// More connection config lines.
-    extra: String,
-    /// Fault proxy rules; the plugins then talk to a fresh proxy each.
-    rules: Option<Value>,
-    /// A `get_schema` or `execute` step.
-    step: Value,
-    /// Only the row count is deterministic (a limit over several regions).
-    count_only: bool,
-    /// Recorded as one digest per row (its rows are recorded in full elsewhere).
-    digest: bool,
-}
-
+/// A question over the three regions.
 fn case(name: &str, step: Value) -> Case {
-    Case {
-        name: name.to_string(),
-        regions: REGIONS.iter().map(|r| r.to_string()).collect(),
-        extra: String::new(),
-        rules: None,
-        step,
-        count_only: false,
-        digest: false,
-    }
-}
-
-impl Case {
-    fn regions(mut self, r: &[&str]) -> Case {
-        self.regions = r.iter().map(|r| r.to_string()).collect();
-        self
-    }
-    fn extra(mut self, e: &str) -> Case {
-        self.extra = e.to_string();
-        self
-    }
-    fn rules(mut self, r: Value) -> Case {
-        self.rules = Some(r);
-        self
-    }
-    fn count_only(mut self) -> Case {
-        self.count_only = true;
-        self
-    }
-    fn digest(mut self) -> Case {
-        self.digest = true;
-        self
-    }
+    Case::new(name, step).regions(&REGIONS)
 }
 
 fn scan(columns: &[&str], quals: Value, limit: Option<i64>) -> Value {
@@ -593,33 +520,6 @@ fn cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
     out
 }
 
-/// The connection config both plugins get. Credentials come from the
-/// environment: with `endpoint_url` set, the Go plugin ignores `access_key`.
-fn config(endpoint: &str, c: &Case) -> String {
-    let regions: Vec<String> = c.regions.iter().map(|r| format!("\"{r}\"")).collect();
-    format!(
-        "default_region = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n{}regions = [{}]\n",
-        c.extra,
-        regions.join(", ")
-    )
-}
-
-fn scenario(plugin: &Path, config: &str, step: &Value) -> Value {
-    json!({
-        "plugin": plugin,
-        "env": {
-            "AWS_ACCESS_KEY_ID": "AKIDORACLE",
-            "AWS_SECRET_ACCESS_KEY": "oracle-secret",
-            "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "STEAMPIPE_LOG_LEVEL": "WARN",
-        },
-        "connections": [aws_connection("aws", config)],
-        "steps": [step],
-    })
-}
-
 /// Asks `plugin` one case; returns the answer: the table's schema, or
 /// `{end, error, rows}` with rows as `{column: [kind, value]}`, sorted.
 fn ask(plugin: &Path, c: &Case) -> Value {
@@ -724,73 +624,6 @@ fn ask(plugin: &Path, c: &Case) -> Value {
         answer["rows"] = Value::Array(rows);
     }
     answer
-}
-
-/// What an error says, in either plugin's wording: the connection it
-/// names, the AWS operation, and the AWS error code and message (or the HTTP
-/// status of an answer that was not an AWS error). The texts differ (see
-/// docs/compatibility.md): the Go plugin shows the AWS SDK for Go's
-/// `operation error EC2: DescribeInstances, https response error StatusCode:
-/// 403, RequestID: ..., api error CODE: MESSAGE`, ours `DescribeInstances in
-/// REGION: CODE: MESSAGE`.
-fn error_facts(e: &str) -> Value {
-    static RES: OnceLock<[regex::Regex; 6]> = OnceLock::new();
-    let [desc, go_op, go_api, go_status, our_op, our_status] = RES.get_or_init(|| {
-        [
-            r"(?s)desc = ([^:]+): (.*)$",
-            r"operation error \w+: (\w+),",
-            r"(?s)api error ([\w.]+): (.*)$",
-            r"StatusCode: (\d+)",
-            r"^(\w+) in [\w-]+: (.*)$",
-            r"^HTTP (\d+) without an AWS error code",
-        ]
-        .map(|r| regex::Regex::new(r).unwrap())
-    });
-    let Some(d) = desc.captures(e) else {
-        return json!({ "text": e });
-    };
-    // A Get call's error comes without the connection name in front.
-    let whole = &d[0]["desc = ".len()..];
-    let (connection, rest) = if whole.starts_with("operation error ") || our_op.is_match(whole) {
-        (None, whole)
-    } else {
-        (Some(&d[1]), &d[2])
-    };
-    let mut facts = json!({ "connection": connection });
-    if let Some(op) = go_op.captures(rest) {
-        facts["operation"] = json!(&op[1]);
-        match go_api.captures(rest) {
-            Some(api) => {
-                facts["code"] = json!(&api[1]);
-                facts["message"] = json!(trim_message(&api[2]));
-            }
-            None => {
-                facts["http_status"] = json!(go_status.captures(rest).map(|s| s[1].to_string()))
-            }
-        }
-    } else if let Some(op) = our_op.captures(rest) {
-        facts["operation"] = json!(&op[1]);
-        let detail = &op[2];
-        match our_status.captures(detail) {
-            Some(s) => facts["http_status"] = json!(&s[1]),
-            None => match detail.split_once(": ") {
-                Some((code, message)) => {
-                    facts["code"] = json!(code);
-                    facts["message"] = json!(trim_message(message));
-                }
-                None => facts["code"] = json!(detail),
-            },
-        }
-    } else {
-        facts["text"] = json!(rest);
-    }
-    facts
-}
-
-/// A message without the final dots and newline (the Go SDK adds a `.`
-/// after the AWS message, which has its own; its hydrate errors end in `\n`).
-fn trim_message(m: &str) -> &str {
-    m.trim_end_matches(|c: char| c == '.' || c.is_whitespace())
 }
 
 /// The differences between two answers, one line each.
@@ -934,79 +767,11 @@ fn recorded(answer: &Value, c: &Case) -> Value {
 }
 
 fn normalise_row(row: &Value) -> Value {
-    static TIME: OnceLock<regex::Regex> = OnceLock::new();
-    static UUID: OnceLock<regex::Regex> = OnceLock::new();
-    let time =
-        TIME.get_or_init(|| regex::Regex::new(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}").unwrap());
-    let uuid = UUID.get_or_init(|| {
-        regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap()
-    });
-    fn mask(v: &Value, time: &regex::Regex, uuid: &regex::Regex) -> Value {
-        match v {
-            Value::String(s) => {
-                let s = time.replace_all(s, "<time>");
-                json!(uuid.replace_all(&s, "<uuid>"))
-            }
-            Value::Array(a) => Value::Array(a.iter().map(|x| mask(x, time, uuid)).collect()),
-            Value::Object(o) => Value::Object(
-                o.iter()
-                    .map(|(k, x)| (k.clone(), mask(x, time, uuid)))
-                    .collect(),
-            ),
-            x => x.clone(),
-        }
-    }
-    let mut out = mask(row, time, uuid);
+    let mut out = oracle::normalise_row(row);
     if let (Some(l), Some(s)) = (row.get("launch_time"), row.get("state_transition_time")) {
         out["(state_transition_time = launch_time)"] = json!(l == s);
     }
     out
-}
-
-/// The recording as text: one line per row, column and digest, so that a
-/// re-recording shows as a readable diff.
-fn golden_text(v: &Value) -> String {
-    fn write(v: &Value, depth: usize, key: &str, out: &mut String) {
-        let compact = depth >= 5 || (depth == 4 && key == "rows");
-        let pad = "  ".repeat(depth + 1);
-        match v {
-            Value::Object(o) if !compact && !o.is_empty() => {
-                out.push_str("{\n");
-                for (i, (k, x)) in o.iter().enumerate() {
-                    out.push_str(&format!("{pad}{}: ", json!(k)));
-                    write(x, depth + 1, k, out);
-                    out.push_str(if i + 1 < o.len() { ",\n" } else { "\n" });
-                }
-                out.push_str(&format!("{}}}", "  ".repeat(depth)));
-            }
-            Value::Array(a) if !compact && !a.is_empty() => {
-                out.push_str("[\n");
-                for (i, x) in a.iter().enumerate() {
-                    out.push_str(&pad);
-                    write(x, depth + 1, key, out);
-                    out.push_str(if i + 1 < a.len() { ",\n" } else { "\n" });
-                }
-                out.push_str(&format!("{}]", "  ".repeat(depth)));
-            }
-            x => out.push_str(&x.to_string()),
-        }
-    }
-    let mut out = String::new();
-    write(v, 0, "", &mut out);
-    out.push('\n');
-    out
-}
-
-fn report(diffs: &BTreeMap<String, Vec<String>>) -> String {
-    let mut s = String::new();
-    for (name, d) in diffs {
-        s.push_str(&format!("\n== {name} ({} differences)\n", d.len()));
-        for line in d.iter().take(12) {
-            let line: String = line.chars().take(600).collect();
-            s.push_str(&format!("  {line}\n"));
-        }
-    }
-    s
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod moto;
+pub mod oracle;
 pub mod pg;
 
 use serde_json::{json, Value};
