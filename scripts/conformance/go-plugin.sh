@@ -111,6 +111,7 @@ run_tests() {
   cargo test --test oracle_go_plugin -- --ignored --nocapture
   # The default test: ours against that recording, as CI runs it.
   cargo test --test oracle_go_plugin
+  flock "$LOCK" cargo test --test oracle_ec2_launch_configuration --no-run && cargo test --test oracle_ec2_launch_configuration -- --include-ignored --test-threads 1
 }
 
 run_bench() {
