@@ -484,6 +484,51 @@ fn imds_columns_read_as_the_upstream_queries_read_them() {
 }
 
 #[test]
+fn every_example_of_the_docs_page_runs_on_postgres_over_the_rows() {
+    let b = bed();
+    let sch = schema();
+    let columns = column_names(&sch);
+    let cols: Vec<&str> = columns[..27].iter().map(String::as_str).collect();
+    let ev = run(&aws_scenario(
+        &config(&b.moto, "AKIDLCDOCS", &REGIONS),
+        vec![scan(&cols, json!({}), None)],
+    ));
+    let pg = Postgres::start();
+    pg.load_table("aws", TABLE, &sch, &common::rows(&ev, 0));
+    let doc = std::fs::read_to_string(root().join("docs/tables/aws_ec2_launch_configuration.md"))
+        .unwrap();
+    let examples: Vec<&str> = doc
+        .split("```sql")
+        .skip(1)
+        .map(|s| s.split("```").next().unwrap())
+        .collect();
+    assert_eq!(examples.len(), 5);
+    let mut answers = Vec::new();
+    for sql in &examples {
+        // Counted in SQL: jsonb_pretty answers span lines.
+        let sql = sql.replace("'web-lc'", "'lc-required-hop1'");
+        let counted = format!(
+            "select count(*) as n from ({}) q",
+            sql.trim().trim_end_matches(';')
+        );
+        let n = pg.query("aws", &counted)[0]["n"]
+            .as_str()
+            .unwrap()
+            .parse::<usize>();
+        answers.push(n.unwrap());
+    }
+    // Not asking for IMDSv2: 4 named cases, the eu shared name, the eu LC
+    // without options, and the bulk ones without required tokens (80 of 120).
+    assert_eq!(answers[0], 4 + 2 + 80);
+    // Hop limits 2, 64 and 3 in us-east-1, 2 in eu-west-1, and the bulk ones
+    // with options whose hop limit (1 + n % 4) is over 1: 60.
+    assert_eq!(answers[1], 3 + 1 + 60);
+    assert!(answers[2] >= 6, "a row per region, tokens and endpoint");
+    assert_eq!(answers[3], 1);
+    assert_eq!(answers[4], 1, "only lc-required-hop1 asks for a public IP");
+}
+
+#[test]
 fn pages_turn_at_100_records_and_a_limit_sets_max_records() {
     let b = bed();
     let (all, limited) = ("AKIDLCPAGES", "AKIDLCLIMIT");
