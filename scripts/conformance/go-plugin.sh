@@ -113,6 +113,7 @@ run_tests() {
   cargo test --test oracle_go_plugin
   flock "$LOCK" cargo test --test oracle_ec2_launch_template --no-run && cargo test --test oracle_ec2_launch_template -- --include-ignored --test-threads 1
   flock "$LOCK" cargo test --test oracle_ec2_ami --no-run && cargo test --test oracle_ec2_ami -- --include-ignored --test-threads 1
+  flock "$LOCK" cargo test --test oracle_ec2_launch_configuration --no-run && cargo test --test oracle_ec2_launch_configuration -- --include-ignored --test-threads 1
 }
 
 run_bench() {

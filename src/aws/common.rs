@@ -176,6 +176,13 @@ pub fn list<X>(v: &Option<Vec<X>>, write: impl Fn(&X, &mut Vec<u8>)) -> Col {
     }
 }
 
+/// A list of strings as JSON (`[]string` in Go): absent is JSON `null`.
+pub fn strings(v: &Option<Vec<String>>) -> Col {
+    list(v, |x, out| {
+        serde_json::to_writer(out, x).expect("writing to a Vec cannot fail")
+    })
+}
+
 /// `akas` of one ARN.
 pub fn akas(arn: Option<String>) -> Col {
     arn.map(|a| Col::Json(Value::Array(vec![Value::String(a)])))

@@ -5,6 +5,7 @@
 //! JSON writers (`ec2_json`) and one file per table. Knows nothing of gRPC or
 //! go-plugin.
 
+pub mod autoscaling_json;
 pub mod client;
 pub mod common;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod ec2_ami;
 pub mod ec2_ami_shared;
 pub mod ec2_instance;
 pub mod ec2_json;
+pub mod ec2_launch_configuration;
 pub mod ec2_launch_template;
 pub mod ec2_launch_template_version;
 pub mod errors;
@@ -32,6 +34,7 @@ pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {
         Arc::new(ec2_launch_template_version::table()),
         Arc::new(ec2_ami::table()),
         Arc::new(ec2_ami_shared::table()),
+        Arc::new(ec2_launch_configuration::table()),
     ]
 }
 

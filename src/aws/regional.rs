@@ -239,9 +239,11 @@ where
     Ok(())
 }
 
-/// Looks an item up in every queried region at once; the first region that
-/// has it wins. Errors `ignore` matches (the id belongs to another region, or
-/// is malformed) count as not found.
+/// Looks an item up in every queried region at once. Errors `ignore` matches
+/// (the id belongs to another region, or is malformed) count as not found.
+/// An item found in two regions is an error, as the Go SDK's Get says (a
+/// launch configuration's name, unlike an instance id, is unique only
+/// within its region).
 pub async fn get<R, F, Fut, E>(
     req: GetRequest<AwsConnection>,
     operation: &'static str,
@@ -271,16 +273,22 @@ where
             }
         });
     let mut lookups = futures::stream::iter(lookups).buffer_unordered(REGION_CONCURRENCY);
+    let mut found = Vec::new();
     while let Some(r) = lookups.next().await {
-        if let Some((item, region)) = r? {
-            return Ok(Some(Regional {
-                item,
-                region,
-                identity,
-            }));
-        }
+        found.extend(r?);
     }
-    Ok(None)
+    if found.len() > 1 {
+        return Err(format!(
+            "get call returned {} results - the key column is not globally unique",
+            found.len()
+        )
+        .into());
+    }
+    Ok(found.pop().map(|(item, region)| Regional {
+        item,
+        region,
+        identity,
+    }))
 }
 
 /// Where a [`list_with`] fetch puts a region's items: wraps each in

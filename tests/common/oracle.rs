@@ -57,7 +57,7 @@
 //!   that reached moto (per action: region, parameters without paging
 //!   tokens, filters by name), each once.
 //! - [`recorded`]`(answer, table, case)`: normalised for the record: times
-//!   (`YYYY-MM-DD[T ]HH:MM:SS`) and UUIDs masked in every value, request ids
+//!   (`YYYY-MM-DD[T ]HH:MM:SS[.fraction]`) and UUIDs masked in every value, request ids
 //!   and loopback ports masked in error texts; rows sorted; answers over
 //!   [`FULL_ROWS_UP_TO`] rows (or `digest` cases) kept as one FNV-1a digest
 //!   per row, keyed by the table's key columns.
@@ -589,8 +589,9 @@ pub fn row_key(table: &Table, row: &Value) -> String {
 pub fn normalise_row(row: &Value) -> Value {
     static TIME: OnceLock<regex::Regex> = OnceLock::new();
     static UUID: OnceLock<regex::Regex> = OnceLock::new();
-    let time =
-        TIME.get_or_init(|| regex::Regex::new(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}").unwrap());
+    let time = TIME.get_or_init(|| {
+        regex::Regex::new(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?").unwrap()
+    });
     let uuid = UUID.get_or_init(|| {
         regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap()
     });
