@@ -732,10 +732,10 @@ fn ask(plugin: &Path, c: &Case) -> Value {
 /// docs/compatibility.md): the Go plugin shows the AWS SDK for Go's
 /// `operation error EC2: DescribeInstances, https response error StatusCode:
 /// 403, RequestID: ..., api error CODE: MESSAGE`, ours `DescribeInstances in
-/// REGION: CODE: MESSAGE`.
+/// REGION: CODE: MESSAGE (HTTP 403 from ENDPOINT[, N attempts])[; hint]`.
 fn error_facts(e: &str) -> Value {
-    static RES: OnceLock<[regex::Regex; 6]> = OnceLock::new();
-    let [desc, go_op, go_api, go_status, our_op, our_status] = RES.get_or_init(|| {
+    static RES: OnceLock<[regex::Regex; 7]> = OnceLock::new();
+    let [desc, go_op, go_api, go_status, our_op, our_status, our_context] = RES.get_or_init(|| {
         [
             r"(?s)desc = ([^:]+): (.*)$",
             r"operation error \w+: (\w+),",
@@ -743,6 +743,7 @@ fn error_facts(e: &str) -> Value {
             r"StatusCode: (\d+)",
             r"^(\w+) in [\w-]+: (.*)$",
             r"^HTTP (\d+) without an AWS error code",
+            r" \(HTTP \d+ from .*$",
         ]
         .map(|r| regex::Regex::new(r).unwrap())
     });
@@ -770,7 +771,9 @@ fn error_facts(e: &str) -> Value {
         }
     } else if let Some(op) = our_op.captures(rest) {
         facts["operation"] = json!(&op[1]);
-        let detail = &op[2];
+        // Without the status, endpoint, tries and hint ours adds after the message.
+        let detail = our_context.replace(&op[2], "");
+        let detail = detail.as_ref();
         match our_status.captures(detail) {
             Some(s) => facts["http_status"] = json!(&s[1]),
             None => match detail.split_once(": ") {
@@ -844,7 +847,13 @@ fn differences(go: &Value, ours: &Value) -> Vec<String> {
         "bad_rows",
         "count",
     ] {
-        if go[k] != ours[k] {
+        let mut ours_k = ours[k].clone();
+        // A Get call's error: the Go SDK names no connection, ours does (a
+        // deliberate difference, docs/compatibility.md).
+        if k == "error" && go[k]["connection"].is_null() && ours_k["connection"].is_string() {
+            ours_k["connection"] = Value::Null;
+        }
+        if go[k] != ours_k {
             out.push(format!("{k}: go {}, ours {}", go[k], ours[k]));
         }
     }
