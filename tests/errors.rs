@@ -65,6 +65,11 @@ const ENV: [(&str, &str); 4] = [
 /// The message the plugin ends a scan of `aws_ec2_instance` with (a Get
 /// call when `get_id` is set), through sphost.
 fn plugin_error(endpoint: &str, get_id: Option<&str>) -> String {
+    plugin_error_logged(endpoint, get_id, None)
+}
+
+/// [`plugin_error`], with the plugin's log at TRACE written to `log`.
+fn plugin_error_logged(endpoint: &str, get_id: Option<&str>, log: Option<&Path>) -> String {
     let quals = match get_id {
         Some(id) => qual("instance_id", "=", Some(json!({ "stringValue": id }))),
         None => json!({}),
@@ -81,13 +86,18 @@ fn plugin_error(endpoint: &str, get_id: Option<&str>) -> String {
     for (k, v) in ENV {
         env[k] = json!(v);
     }
-    let ev = run(&json!({
+    let mut scenario = json!({
         "plugin": binary(),
         "env": env,
         "cache_options": {"enabled": false, "ttl": 300},
         "connections": [aws_connection(CONN, &config(endpoint))],
         "steps": [{"op": "execute", "request": req}],
-    }));
+    });
+    if let Some(log) = log {
+        scenario["env"]["STEAMPIPE_LOG_LEVEL"] = json!("TRACE");
+        scenario["stderr_file"] = json!(log);
+    }
+    let ev = run(&scenario);
     let end = one(&ev, "execute_end", Some(0));
     assert_eq!(end["end"], "error", "{end}");
     assert_eq!(end["code"], "Unknown", "{end}");
@@ -373,4 +383,33 @@ fn a_broken_config_file_is_one_line_without_the_secret() {
         )
     );
     assert_clean("check stderr", &stderr);
+}
+
+/// The SDK's own error, `Debug` detail included, stays in the plugin's log at
+/// TRACE (and the log, too, holds no secret).
+#[test]
+fn the_sdks_detail_stays_in_the_trace_log() {
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("plugin.log");
+    let msg = plugin_error_logged(&endpoint, None, Some(&log));
+    assert_readable("refused, at TRACE", &msg);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let failed = text
+        .lines()
+        .find(|l| l.contains("[TRACE] AWS call failed: "))
+        .unwrap_or_else(|| panic!("no TRACE line for the failed call in:\n{text}"));
+    assert!(failed.contains("DispatchFailure"), "{failed}");
+    // The transport's error, before the plugin put its readable one in its place.
+    let transport = text
+        .lines()
+        .find(|l| l.contains("[TRACE] AWS call got no answer: "))
+        .unwrap_or_else(|| panic!("no TRACE line for the transport error in:\n{text}"));
+    assert!(
+        transport.contains("ConnectorError") && transport.contains("ConnectionRefused"),
+        "{transport}"
+    );
+    for secret in [SECRET_KEY, SESSION_TOKEN] {
+        assert!(!text.contains(secret), "the log shows a secret");
+    }
 }

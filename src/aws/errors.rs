@@ -381,10 +381,11 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        // DisplayErrorContext ends with the error's Debug form.
         tracing::trace!(
             operation,
             region,
-            "AWS call failed: {} ({e:?})",
+            "AWS call failed: {}",
             DisplayErrorContext(&e)
         );
         let code = e.code().map(str::to_string);
@@ -641,6 +642,12 @@ impl Intercept for ErrorContext {
             return Ok(());
         };
         let replacement = if let Some(c) = err.as_connector_error() {
+            // The transport's own error is replaced below; its detail stays here.
+            tracing::trace!(
+                endpoint,
+                attempts = call.attempts,
+                "AWS call got no answer: {c:?}"
+            );
             let links = chain(c);
             let (failure, text) = transport_reason(&links, c.is_timeout(), &endpoint);
             let failure = TransportFailure {
@@ -660,6 +667,11 @@ impl Intercept for ErrorContext {
             };
             OrchestratorError::connector(rebuilt)
         } else if err.is_timeout_error() {
+            tracing::trace!(
+                endpoint,
+                attempts = call.attempts,
+                "AWS call timed out: {err:?}"
+            );
             OrchestratorError::timeout(Box::new(TransportFailure {
                 failure: Failure::Timeout,
                 text: format!(
