@@ -322,14 +322,10 @@ fn cases() -> Vec<Case> {
 #[test]
 fn every_failure_kind_is_one_readable_line_through_the_plugin_and_check() {
     let mut wrong = Vec::new();
+    // The size of a truncated answer depends on the emulator's text.
+    let bytes = regex::Regex::new(r"\(\d+ bytes").unwrap();
+    let sized = |m: &str| bytes.replace(m, "(N bytes").into_owned();
     for case in cases() {
-        // The size of a truncated answer depends on the emulator's text.
-        let sized = |m: &str| {
-            regex::Regex::new(r"\(\d+ bytes")
-                .unwrap()
-                .replace(m, "(N bytes")
-                .into_owned()
-        };
         let msg = plugin_error(&case.endpoint, case.get);
         eprintln!("figure: {}: {msg}", case.kind);
         assert_readable(case.kind, &msg);

@@ -86,12 +86,9 @@ pub struct AwsError {
     pub code: Option<String>,
     /// the AWS error message
     pub message: Option<String>,
-    /// what kind of failure this is
-    pub failure: Failure,
-    /// where the call went (scheme, host, port, path; no credentials), when it got that far
-    pub endpoint: Option<String>,
-    /// how many times the call was tried, when known
-    pub attempts: Option<u32>,
+    /// the kind of failure, where the call went and how many tries it took
+    /// (boxed: an `AwsError` travels in `Result`s)
+    call: Box<(Failure, CallContext)>,
     detail: String,
 }
 
@@ -401,8 +398,8 @@ impl AwsError {
         if let Some(t) = transport {
             context = t.context.clone();
         }
-        let endpoint = context.endpoint.clone();
-        let at = endpoint
+        let at = context
+            .endpoint
             .as_deref()
             .map(|ep| format!(" from {ep}"))
             .unwrap_or_default();
@@ -503,9 +500,7 @@ impl AwsError {
             region: region.to_string(),
             code,
             message,
-            failure,
-            endpoint,
-            attempts: context.attempts,
+            call: Box::new((failure, context)),
             detail,
         }
     }
@@ -517,11 +512,25 @@ impl AwsError {
             region: region.to_string(),
             code: None,
             message: None,
-            failure: Failure::Other,
-            endpoint: None,
-            attempts: None,
+            call: Box::new((Failure::Other, CallContext::default())),
             detail: detail.into(),
         }
+    }
+
+    /// What kind of failure this is.
+    pub fn failure(&self) -> Failure {
+        self.call.0
+    }
+
+    /// Where the call went (scheme, host, port, path; no credentials), when
+    /// it got that far.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.call.1.endpoint.as_deref()
+    }
+
+    /// How many times the call was tried, when known.
+    pub fn attempts(&self) -> Option<u32> {
+        self.call.1.attempts
     }
 
     /// What happened, without the operation and region in front.
