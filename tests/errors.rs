@@ -51,25 +51,33 @@ fn config(endpoint: &str) -> String {
     )
 }
 
-const ENV: [(&str, &str); 4] = [
+const ENV: [(&str, &str); 6] = [
+    // Whatever the test runner has: blank is unset for the SDK.
+    ("AWS_ACCESS_KEY_ID", ""),
+    ("AWS_SECRET_ACCESS_KEY", ""),
+    ("AWS_SESSION_TOKEN", ""),
     ("AWS_EC2_METADATA_DISABLED", "true"),
     ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
     (
         "AWS_SHARED_CREDENTIALS_FILE",
         "/nonexistent/aws-credentials",
     ),
-    // A quick attempt timeout for the timeout case (the others answer at once).
-    ("STEAMPIPE_AWS_ATTEMPT_TIMEOUT_MS", "300"),
 ];
 
 /// The message the plugin ends a scan of `aws_ec2_instance` with (a Get
 /// call when `get_id` is set), through sphost.
-fn plugin_error(endpoint: &str, get_id: Option<&str>) -> String {
-    plugin_error_logged(endpoint, get_id, None)
+fn plugin_error(endpoint: &str, get_id: Option<&str>, extra: &[(&str, &str)]) -> String {
+    plugin_error_logged(&config(endpoint), get_id, None, extra)
 }
 
-/// [`plugin_error`], with the plugin's log at TRACE written to `log`.
-fn plugin_error_logged(endpoint: &str, get_id: Option<&str>, log: Option<&Path>) -> String {
+/// [`plugin_error`] for the connection config `hcl`, with the plugin's log
+/// at TRACE written to `log`.
+fn plugin_error_logged(
+    hcl: &str,
+    get_id: Option<&str>,
+    log: Option<&Path>,
+    extra: &[(&str, &str)],
+) -> String {
     let quals = match get_id {
         Some(id) => qual("instance_id", "=", Some(json!({ "stringValue": id }))),
         None => json!({}),
@@ -83,14 +91,14 @@ fn plugin_error_logged(endpoint: &str, get_id: Option<&str>, log: Option<&Path>)
     );
     req["executeConnectionData"][CONN]["cacheEnabled"] = json!(false);
     let mut env = json!({"STEAMPIPE_LOG_LEVEL": "WARN"});
-    for (k, v) in ENV {
-        env[k] = json!(v);
+    for (k, v) in ENV.iter().chain(extra) {
+        env[*k] = json!(v);
     }
     let mut scenario = json!({
         "plugin": binary(),
         "env": env,
         "cache_options": {"enabled": false, "ttl": 300},
-        "connections": [aws_connection(CONN, &config(endpoint))],
+        "connections": [aws_connection(CONN, hcl)],
         "steps": [{"op": "execute", "request": req}],
     });
     if let Some(log) = log {
@@ -104,7 +112,7 @@ fn plugin_error_logged(endpoint: &str, get_id: Option<&str>, log: Option<&Path>)
     end["message"].as_str().unwrap().to_string()
 }
 
-fn run_check(dir: &Path, endpoint: &str, output: &str) -> Output {
+fn run_check(dir: &Path, endpoint: &str, output: &str, extra: &[(&str, &str)]) -> Output {
     let spc = dir.join("aws.spc");
     let body: String = config(endpoint)
         .lines()
@@ -125,7 +133,7 @@ fn run_check(dir: &Path, endpoint: &str, output: &str) -> Output {
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_ENDPOINT_URL");
-    for (k, v) in ENV {
+    for (k, v) in ENV.iter().chain(extra) {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
@@ -148,9 +156,9 @@ fn run_errors(v: &Value, out: &mut Vec<String>) {
 
 /// The control's error in `check --output json`, after checking that the
 /// text output shows the same line and that stderr is clean.
-fn check_error(endpoint: &str) -> String {
+fn check_error(endpoint: &str, extra: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_check(dir.path(), endpoint, "json");
+    let out = run_check(dir.path(), endpoint, "json", extra);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
@@ -163,7 +171,7 @@ fn check_error(endpoint: &str) -> String {
     run_errors(&json, &mut errors);
     assert_eq!(errors.len(), 1, "one control error: {errors:?}");
     assert_clean("check stderr", &stderr);
-    let text = run_check(dir.path(), endpoint, "text");
+    let text = run_check(dir.path(), endpoint, "text", extra);
     let shown = String::from_utf8_lossy(&text.stdout).into_owned();
     // Cut to the display width (at most 200 columns, as Powerpipe does).
     assert!(
@@ -173,7 +181,8 @@ fn check_error(endpoint: &str) -> String {
                 e == errors[0] || errors[0].starts_with(e.trim_end_matches('…'))
             })
         }),
-        "the text output shows the error on one line:\n{shown}"
+        "the text output shows the error {:?} on one line:\n{shown}",
+        errors[0]
     );
     assert_clean("check text output", &shown);
     errors.remove(0)
@@ -216,6 +225,8 @@ struct Case {
     get: Option<&'static str>,
     /// the whole message after `aws_errs: `
     want: String,
+    /// more environment for the plugin and `check`
+    env: Vec<(&'static str, &'static str)>,
     _proxy: Option<FaultProxy>,
 }
 
@@ -227,6 +238,7 @@ fn proxied(kind: &'static str, rules: Value, want: impl Fn(&str) -> String) -> C
         want: want(&endpoint),
         endpoint,
         get: None,
+        env: Vec::new(),
         _proxy: Some(proxy),
     }
 }
@@ -241,12 +253,21 @@ fn cases() -> Vec<Case> {
         r["times"] = json!(-1);
         json!([r])
     };
+    // The attempt timeout is short, but not so short that GetCallerIdentity
+    // (through the proxy and the emulator, on a loaded machine) hits it.
+    let mut timeout = proxied(
+        "timeout",
+        di(json!({"fault": "delay", "delay_ms": 5000})),
+        |ep| format!("DescribeInstances in us-east-1: no answer from {ep} within 1 s, 3 attempts"),
+    );
+    timeout.env = vec![("STEAMPIPE_AWS_ATTEMPT_TIMEOUT_MS", "1000")];
     let mut out = vec![
         Case {
             kind: "connection refused",
             want: format!("GetCallerIdentity in us-east-1: could not connect to {refused} (connection refused), 3 attempts"),
             endpoint: refused,
             get: None,
+            env: Vec::new(),
             _proxy: None,
         },
         Case {
@@ -254,6 +275,7 @@ fn cases() -> Vec<Case> {
             want: format!("GetCallerIdentity in us-east-1: could not connect to {dns} (its host name does not resolve), 3 attempts"),
             endpoint: dns,
             get: None,
+            env: Vec::new(),
             _proxy: None,
         },
         Case {
@@ -261,13 +283,10 @@ fn cases() -> Vec<Case> {
             want: format!("GetCallerIdentity in us-east-1: could not connect to {tls} (TLS handshake failed: the server did not answer in TLS; is it an http:// endpoint?), 3 attempts"),
             endpoint: tls,
             get: None,
+            env: Vec::new(),
             _proxy: None,
         },
-        proxied(
-            "timeout",
-            di(json!({"fault": "delay", "delay_ms": 3000})),
-            |ep| format!("DescribeInstances in us-east-1: no answer from {ep} within 300 ms, 3 attempts"),
-        ),
+        timeout,
         proxied(
             "throttled",
             di(json!({"code": "RequestLimitExceeded", "status": 503, "message": "Request limit exceeded."})),
@@ -326,7 +345,7 @@ fn every_failure_kind_is_one_readable_line_through_the_plugin_and_check() {
     let bytes = regex::Regex::new(r"\(\d+ bytes").unwrap();
     let sized = |m: &str| bytes.replace(m, "(N bytes").into_owned();
     for case in cases() {
-        let msg = plugin_error(&case.endpoint, case.get);
+        let msg = plugin_error(&case.endpoint, case.get, &case.env);
         eprintln!("figure: {}: {msg}", case.kind);
         assert_readable(case.kind, &msg);
         let want = format!("{CONN}: {}", case.want);
@@ -336,7 +355,7 @@ fn every_failure_kind_is_one_readable_line_through_the_plugin_and_check() {
         if case.get.is_some() {
             continue;
         }
-        let from_check = check_error(&case.endpoint);
+        let from_check = check_error(&case.endpoint, &case.env);
         eprintln!("figure: check, {}: {from_check}", case.kind);
         assert_readable(case.kind, &from_check);
         if sized(&from_check) != sized(&want) {
@@ -388,7 +407,7 @@ fn the_sdks_detail_stays_in_the_trace_log() {
     let endpoint = format!("http://127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("plugin.log");
-    let msg = plugin_error_logged(&endpoint, None, Some(&log));
+    let msg = plugin_error_logged(&config(&endpoint), None, Some(&log), &[]);
     assert_readable("refused, at TRACE", &msg);
     let text = std::fs::read_to_string(&log).unwrap();
     let failed = text
@@ -408,4 +427,19 @@ fn the_sdks_detail_stays_in_the_trace_log() {
     for secret in [SECRET_KEY, SESSION_TOKEN] {
         assert!(!text.contains(secret), "the log shows a secret");
     }
+}
+
+/// No credentials anywhere (no keys in the connection, none in the
+/// environment or the profile files, no instance metadata).
+#[test]
+fn no_credentials_at_all_says_where_they_were_looked_for() {
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let hcl = format!("default_region = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\nmax_error_retry_attempts = 2\n");
+    let msg = plugin_error_logged(&hcl, None, None, &[]);
+    assert_readable("no credentials", &msg);
+    assert_eq!(
+        msg,
+        format!("{CONN}: GetCallerIdentity in us-east-1: no AWS credentials found (none in the environment, the profile files, web identity, the container or instance metadata); set access_key and secret_key or profile in the connection config, or the AWS_* environment variables")
+    );
+    eprintln!("figure: no credentials: {msg}");
 }

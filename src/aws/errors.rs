@@ -485,7 +485,12 @@ impl AwsError {
             (None, None, _) => {
                 let leaf = short(&leaf_text(&links), 300);
                 let lower = leaf.to_lowercase();
-                if lower.contains("credential") || lower.contains("profile") {
+                if lower.contains("no credentials found") {
+                    (
+                        Failure::NoCredentials,
+                        "no AWS credentials found (none in the environment, the profile files, web identity, the container or instance metadata); set access_key and secret_key or profile in the connection config, or the AWS_* environment variables".to_string(),
+                    )
+                } else if lower.contains("credential") || lower.contains("profile") {
                     (
                         Failure::NoCredentials,
                         format!("no usable AWS credentials ({leaf}); set access_key and secret_key or profile in the connection, or the AWS_* environment variables"),
