@@ -426,7 +426,7 @@ pub fn hcl_literal(v: &hcl::Value) -> String {
 /// Reads the single connection block of a `.spc` file, evaluating its
 /// attributes (literals only) and dropping the reserved ones, as Steampipe does.
 pub fn read_spc_connection(text: &str) -> Result<SpcConnection, String> {
-    let body = hcl::parse(text).map_err(|e| format!("invalid HCL: {e}"))?;
+    let body = hcl::parse(text).map_err(|e| crate::plugin::config::hcl_error(&e))?;
     let mut blocks = body.blocks().filter(|b| b.identifier() == "connection");
     let block = blocks
         .next()
@@ -449,10 +449,13 @@ pub fn read_spc_connection(text: &str) -> Result<SpcConnection, String> {
     let mut attributes = Vec::new();
     for attr in block.body().attributes() {
         use hcl::eval::Evaluate;
-        let value = attr
-            .expr()
-            .evaluate(&ctx)
-            .map_err(|e| format!("attribute '{}': {e}", attr.key()))?;
+        let value = attr.expr().evaluate(&ctx).map_err(|e| {
+            format!(
+                "attribute '{}': {}",
+                attr.key(),
+                crate::logging::escape_line(&e.to_string())
+            )
+        })?;
         if attr.key() == "plugin" {
             if let hcl::Value::String(s) = &value {
                 plugin = Some(s.clone());

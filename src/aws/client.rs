@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 
 use crate::aws::common::CallerIdentity;
 use crate::aws::config::AwsConnection;
-use crate::aws::errors::AwsError;
+use crate::aws::errors::{AwsError, ErrorContext, IncompleteAnswer};
 use crate::aws::regions;
 
 /// The environment variable that overrides [`attempt_timeout`], in milliseconds.
@@ -140,6 +140,7 @@ impl AwsConnection {
         let conf = aws_sdk_ec2::config::Builder::from(self.sdk_config().await)
             .region(Region::new(region.to_string()))
             .interceptor(CompleteXml)
+            .interceptor(ErrorContext)
             .build();
         keep(
             &self.state.ec2,
@@ -173,6 +174,7 @@ impl AwsConnection {
                 let sts = aws_sdk_sts::Client::from_conf(
                     aws_sdk_sts::config::Builder::from(self.sdk_config().await)
                         .interceptor(CompleteXml)
+                        .interceptor(ErrorContext)
                         .build(),
                 );
                 let out = sts
@@ -220,6 +222,7 @@ impl AwsConnection {
             .region(Region::new(default.to_string()))
             .retry_config(RetryConfig::standard().with_max_attempts(2))
             .interceptor(CompleteXml)
+            .interceptor(ErrorContext)
             .build();
         let out = aws_sdk_ec2::Client::from_conf(conf)
             .describe_regions()
@@ -298,7 +301,10 @@ impl Intercept for CompleteXml {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let incomplete = match (context.output_or_error(), context.response()) {
-            (Some(Ok(_)), Some(response)) if response.status().is_success() => response
+            // An answer the decoder already refused is checked too: cut
+            // before its first element ends, it is a failed parse with no
+            // error code, which the retry strategy would not retry.
+            (Some(_), Some(response)) if response.status().is_success() => response
                 .body()
                 .bytes()
                 .and_then(|body| incomplete_xml(body).map(|root| (root, body.len()))),
@@ -314,9 +320,10 @@ impl Intercept for CompleteXml {
             *response.body_mut() = SdkBody::empty();
         }
         if let Some(out) = context.output_or_error_mut() {
-            *out = Err(OrchestratorError::response(
-                format!("incomplete XML answer: {len} bytes without the closing </{root}>").into(),
-            ));
+            *out = Err(OrchestratorError::response(Box::new(IncompleteAnswer {
+                len,
+                root,
+            })));
         }
         Ok(())
     }

@@ -87,7 +87,13 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 /// plugin is aws, with Steampipe's reserved attributes removed.
 pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let body = hcl::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let body = hcl::parse(&text).map_err(|e| {
+        format!(
+            "{}: {}",
+            path.display(),
+            crate::plugin::config::hcl_error(&e)
+        )
+    })?;
     let mut out = Vec::new();
     for block in body.blocks().filter(|b| b.identifier() == "connection") {
         let name = block

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use hcl::{Block, Body, Expression, Value};
 
+use crate::logging::escape_line;
+use crate::plugin::config::hcl_error;
+
 /// Something wrong with the mod or with a variable value; the text names the file, block or variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -139,7 +142,8 @@ impl ModDef {
         for file in files {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| err(format!("{}: {e}", file.display())))?;
-            let body = hcl::parse(&text).map_err(|e| err(format!("{}: {e}", file.display())))?;
+            let body = hcl::parse(&text)
+                .map_err(|e| err(format!("{}: {}", file.display(), hcl_error(&e))))?;
             for block in body.blocks() {
                 let rel = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
                 match block.identifier() {
@@ -470,12 +474,17 @@ impl VarInputs {
     pub fn from_file(&mut self, path: &Path) -> Result<(), ModError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-        let body = hcl::parse(&text).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let body =
+            hcl::parse(&text).map_err(|e| err(format!("{}: {}", path.display(), hcl_error(&e))))?;
         for a in body.attributes() {
-            let v = a
-                .expr()
-                .evaluate(&Context::new())
-                .map_err(|e| err(format!("{}: {}: {e}", path.display(), a.key())))?;
+            let v = a.expr().evaluate(&Context::new()).map_err(|e| {
+                err(format!(
+                    "{}: {}: {}",
+                    path.display(),
+                    a.key(),
+                    escape_line(&e.to_string())
+                ))
+            })?;
             self.values
                 .push((a.key().to_string(), v, VarSource::File(path.to_path_buf())));
         }
@@ -513,11 +522,11 @@ impl VarInputs {
 }
 
 fn parse_value(raw: &str) -> Result<Value, String> {
-    let body = hcl::parse(&format!("v = {raw}\n")).map_err(|e| e.to_string())?;
+    let body = hcl::parse(&format!("v = {raw}\n")).map_err(|e| hcl_error(&e))?;
     let attr = body.attributes().next().ok_or("no value")?;
     attr.expr()
         .evaluate(&Context::new())
-        .map_err(|e| e.to_string())
+        .map_err(|e| escape_line(&e.to_string()))
 }
 
 fn check_type(name: &str, type_text: &str, v: &Value) -> Result<(), ModError> {
@@ -612,7 +621,7 @@ impl ResolvedMod {
 
     fn eval(&self, what: &str, expr: &Expression) -> Result<Value, ModError> {
         expr.evaluate(&self.ctx())
-            .map_err(|e| err(format!("{what}: {e}")))
+            .map_err(|e| err(format!("{what}: {}", escape_line(&e.to_string()))))
     }
 
     fn eval_string(

@@ -371,7 +371,8 @@ pub fn run_control(db: &rusqlite::Connection, m: &ResolvedMod, control: &str) ->
             .collect();
         if !missing.is_empty() {
             return Err(format!(
-                "control result is missing required column(s): {missing:?}"
+                "control result is missing required column(s): {}",
+                missing.join(", ")
             ));
         }
         run.dimension_columns = names

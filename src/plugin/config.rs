@@ -43,10 +43,11 @@ impl ConfigError {
     }
 }
 
-/// A parse error without the source line: the line may hold a secret
-/// (`secret_key = "...` unterminated). The attribute it belongs to is named
-/// when the line starts with one.
-fn parse_error(e: &hcl::Error) -> String {
+/// An HCL error on one line, without the source line: the line may hold a
+/// secret (`secret_key = "...` unterminated). The attribute it belongs to is
+/// named when the line starts with one. (hcl-rs's own text is a multi-line
+/// excerpt of the source.)
+pub fn hcl_error(e: &hcl::Error) -> String {
     match e {
         hcl::Error::Parse(p) => {
             let attribute: String = p
@@ -99,7 +100,7 @@ impl Attributes {
     /// Parses and evaluates the attribute string (literals and constant expressions only).
     pub fn parse(connection: &str, hcl: &str) -> Result<Attributes, ConfigError> {
         let body =
-            hcl::parse(hcl).map_err(|e| ConfigError::connection(connection, parse_error(&e)))?;
+            hcl::parse(hcl).map_err(|e| ConfigError::connection(connection, hcl_error(&e)))?;
         if let Some(block) = body.blocks().next() {
             return Err(ConfigError::connection(
                 connection,

@@ -65,7 +65,12 @@ impl QualValue {
                     .map_err(|_| format!("invalid timestamp qual value: nanos {}", t.nanos))?;
                 QualValue::Timestamp(
                     Timestamp::new(t.seconds, nanos)
-                        .ok_or_else(|| format!("timestamp qual value out of range: {t:?}"))?,
+                        .ok_or_else(|| {
+                            format!(
+                                "timestamp qual value out of range: {} s after 1970 (years 0001..9999 only)",
+                                t.seconds
+                            )
+                        })?,
                 )
             }
             Some(V::ListValue(l)) => {

@@ -492,8 +492,9 @@ impl<C: ConnectionConfig> Plugin<C> {
                     Ok((child, Err(e @ ScanError::MissingQuals(_)))) => {
                         Status::internal(format!("{child}: {e}"))
                     }
-                    // The SDK returns a Get call's error as is.
-                    Ok((_, Err(ScanError::Get(e)))) => Status::unknown(e.to_string()),
+                    // A Get call's error too, although the SDK returns that
+                    // one as is: with an aggregator, the connection is the
+                    // first thing a person needs to know.
                     Ok((child, Err(e))) => Status::unknown(format!("{child}: {e}")),
                     Err(join) if join.is_panic() => {
                         let msg = panic_message(join.into_panic());

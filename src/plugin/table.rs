@@ -547,8 +547,8 @@ pub enum ScanError {
     /// the fetch or hydrate failed
     #[error("{0}")]
     Fetch(BoxError),
-    /// the Get call failed: the SDK returns that error as is, without the
-    /// connection name in front
+    /// the Get call failed (the SDK returns that error without the
+    /// connection name in front; the server adds it, as for every scan)
     #[error("{0}")]
     Get(BoxError),
     /// a value could not be put on the wire

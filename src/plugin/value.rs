@@ -111,6 +111,22 @@ pub enum Value {
     Timestamp(Timestamp),
 }
 
+impl Value {
+    /// What kind of value this is, for an error message (never the value
+    /// itself: it may be long, or a secret).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a bool",
+            Value::Int(_) => "an integer",
+            Value::Double(_) => "a double",
+            Value::String(_) => "a string",
+            Value::Json(_) | Value::RawJson(_) => "a JSON value",
+            Value::Timestamp(_) => "a timestamp",
+        }
+    }
+}
+
 impl From<Option<String>> for Value {
     fn from(v: Option<String>) -> Self {
         v.map(Value::String).unwrap_or(Value::Null)
@@ -242,7 +258,7 @@ pub fn encode(ty: ColumnType, value: &Value) -> Result<pb::Column, String> {
     if value.is_null() {
         return Ok(null());
     }
-    let wrong = || format!("cannot encode {value:?} as a {ty:?} column");
+    let wrong = || format!("cannot encode {} as a {ty:?} column", value.kind());
     Ok(match (ty, value) {
         (ColumnType::Bool, Value::Bool(b)) => cell(Cell::BoolValue(*b)),
         (ColumnType::Int, Value::Int(i)) => cell(Cell::IntValue(*i)),
@@ -270,8 +286,12 @@ pub fn encode(ty: ColumnType, value: &Value) -> Result<pb::Column, String> {
             cell(Cell::JsonValue(bytes))
         }
         (ColumnType::Timestamp, Value::Timestamp(t)) => {
-            let t = Timestamp::new(t.seconds, t.nanos)
-                .ok_or_else(|| format!("timestamp {t:?} is outside years 0001..9999"))?;
+            let t = Timestamp::new(t.seconds, t.nanos).ok_or_else(|| {
+                format!(
+                    "timestamp {} s after 1970 is outside years 0001..9999",
+                    t.seconds
+                )
+            })?;
             cell(Cell::TimestampValue(prost_types::Timestamp {
                 seconds: t.seconds,
                 nanos: t.nanos as i32,

@@ -506,10 +506,10 @@ pub fn mask_error(e: &str) -> String {
 /// status of an answer that was not an AWS error). The Go plugin shows the
 /// AWS SDK for Go's `operation error EC2: OP, https response error
 /// StatusCode: 403, RequestID: ..., api error CODE: MESSAGE`, ours `OP in
-/// REGION: CODE: MESSAGE`.
+/// REGION: CODE: MESSAGE (HTTP 403 from ENDPOINT[, N attempts])[; hint]`.
 pub fn error_facts(e: &str) -> Value {
-    static RES: OnceLock<[regex::Regex; 6]> = OnceLock::new();
-    let [desc, go_op, go_api, go_status, our_op, our_status] = RES.get_or_init(|| {
+    static RES: OnceLock<[regex::Regex; 7]> = OnceLock::new();
+    let [desc, go_op, go_api, go_status, our_op, our_status, our_context] = RES.get_or_init(|| {
         [
             r"(?s)desc = ([^:]+): (.*)$",
             r"operation error [\w ]+: (\w+),",
@@ -517,6 +517,7 @@ pub fn error_facts(e: &str) -> Value {
             r"StatusCode: (\d+)",
             r"^(\w+) in [\w-]+: (.*)$",
             r"^HTTP (\d+) without an AWS error code",
+            r" \(HTTP \d+ from .*$",
         ]
         .map(|r| regex::Regex::new(r).unwrap())
     });
@@ -544,7 +545,9 @@ pub fn error_facts(e: &str) -> Value {
         }
     } else if let Some(op) = our_op.captures(rest) {
         facts["operation"] = json!(&op[1]);
-        let detail = &op[2];
+        // Without the status, endpoint, tries and hint ours adds after the message.
+        let detail = our_context.replace(&op[2], "");
+        let detail = detail.as_ref();
         match our_status.captures(detail) {
             Some(s) => facts["http_status"] = json!(&s[1]),
             None => match detail.split_once(": ") {
@@ -689,7 +692,13 @@ pub fn differences(go: &Value, ours: &Value, table: &Table) -> Vec<String> {
         "bad_rows",
         "count",
     ] {
-        if go.get(k) != ours.get(k) {
+        let mut ours_k = ours.get(k).cloned().unwrap_or(Value::Null);
+        // A Get call's error: the Go SDK names no connection, ours does (a
+        // deliberate difference, docs/compatibility.md).
+        if k == "error" && go[k]["connection"].is_null() && ours_k["connection"].is_string() {
+            ours_k["connection"] = Value::Null;
+        }
+        if go.get(k).unwrap_or(&Value::Null) != &ours_k {
             out.push(format!(
                 "{k}: go {}, ours {}",
                 go.get(k).unwrap_or(&Value::Null),
