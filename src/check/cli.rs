@@ -13,6 +13,7 @@ use crate::check::snapshot_upload;
 
 /// Arguments of `check`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CheckArgs {
     /// Controls or benchmarks to run (`aws_compliance.control.x`, `control.x` or `x`); none: the whole bundled benchmark.
     pub names: Vec<String>,
@@ -76,6 +77,16 @@ pub struct CheckArgs {
     /// The Turbot Pipes API token.
     #[arg(long, env = "PIPES_TOKEN", hide_env_values = true)]
     pub pipes_token: Option<String>,
+    /// `check merge FILE...`: combine the JSON or snapshot outputs of several runs.
+    #[command(subcommand)]
+    pub command: Option<CheckCommand>,
+}
+
+/// What `check` does besides running controls.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum CheckCommand {
+    /// Merge check's JSON or snapshot outputs (runs over slices of the connections) into one report.
+    Merge(crate::check::merge::MergeArgs),
 }
 
 fn fail(code: u8, msg: &str) -> ExitCode {
@@ -185,7 +196,7 @@ fn is_pipes_workspace(location: &str) -> bool {
 /// The display width asked for: POWERPIPE_DISPLAY_WIDTH, else the
 /// terminal's columns when stdout is one, else 0 (the renderer keeps it
 /// between the tree's minimum and 200, as Powerpipe does).
-fn display_width() -> usize {
+pub(crate) fn display_width() -> usize {
     if let Some(w) = std::env::var("POWERPIPE_DISPLAY_WIDTH")
         .ok()
         .and_then(|w| w.trim().parse().ok())
@@ -207,6 +218,9 @@ fn display_width() -> usize {
 
 /// Runs `check`; returns Powerpipe's exit code.
 pub fn run(args: CheckArgs) -> ExitCode {
+    if let Some(CheckCommand::Merge(m)) = args.command {
+        return crate::check::merge::run(m);
+    }
     let start_time = runner::now_rfc3339();
     let output_format = match Format::parse_output(&args.output) {
         Ok(f) => f,

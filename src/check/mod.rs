@@ -3,6 +3,7 @@
 //! output formats land with the `check` command.)
 
 pub mod cli;
+pub mod merge;
 pub mod model;
 pub mod output;
 pub mod powerpipe_mod;
