@@ -26,6 +26,10 @@ usage: target/pyenv/bin/python scripts/bench_check_fleet.py [BINARY]
   BIG_ROWS (100000) and SHARDS (20): a synthetic report of that many rows (the
   slice's JSON rows replicated with distinct resources) in that many files,
   merged to json, snapshot and csv.
+  ENDPOINT=fast: tests/fixtures/bench_endpoint.py instead of moto (pages from
+  memory, LATENCY_MS (100) per DescribeInstances page, answered concurrently,
+  so that latency and the plugin's concurrency show rather than moto's CPU);
+  REGIONS_PER_CONNECTION (1). STEAMPIPE_MAX_CONCURRENT_CONNECTIONS is passed on.
 """
 import json
 import os
@@ -67,6 +71,21 @@ def start_moto(workdir):
     return p, f"http://127.0.0.1:{port}"
 
 
+def start_fast(workdir, per_region, latency_ms, regions):
+    """tests/fixtures/bench_endpoint.py: DescribeInstances pages recorded from
+    moto, served from memory with a fixed latency per page (AWS-like, and
+    answered concurrently), `per_region` instances in every region."""
+    p = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "tests/fixtures/bench_endpoint.py"),
+         "--instances", str(per_region), "--latency-ms", str(latency_ms),
+         "--regions", ",".join(regions)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=workdir, text=True)
+    line = p.stdout.readline().split()
+    if len(line) != 2 or line[0] != "ready":
+        sys.exit("bench_endpoint.py did not start")
+    return p, f"http://127.0.0.1:{line[1]}"
+
+
 def seed(endpoint, regions, per_region):
     for r in regions:
         ec2 = boto3.client("ec2", region_name=r, endpoint_url=endpoint,
@@ -78,11 +97,12 @@ def seed(endpoint, regions, per_region):
         ec2.run_instances(ImageId="ami-03cf127a", MinCount=rest, MaxCount=rest)
 
 
-def spc(endpoint, names, regions):
+def spc(endpoint, names, regions, per_conn=1):
     out = []
     for i, n in names:
+        mine = ", ".join(f'"{regions[(i + k) % len(regions)]}"' for k in range(per_conn))
         out.append(
-            f'connection "{n}" {{\n  plugin = "aws"\n  regions = ["{regions[i % len(regions)]}"]\n'
+            f'connection "{n}" {{\n  plugin = "aws"\n  regions = [{mine}]\n'
             f'  default_region = "us-east-1"\n  endpoint_url = "{endpoint}"\n'
             f'  access_key = "AKIDBENCH{i:05d}"\n  secret_key = "bench"\n}}\n')
     return "".join(out)
@@ -173,29 +193,41 @@ def main():
     runs = env_int("RUNS", 3)
     dims = '--var=common_dimensions=["account_id","connection_name","region"]'
 
+    fast = os.environ.get("ENDPOINT", "moto") == "fast"
+    per_conn = env_int("REGIONS_PER_CONNECTION", 1)
     work = tempfile.mkdtemp(prefix="bench_check_fleet.")
-    moto, endpoint = start_moto(work)
+    if fast:
+        latency = env_int("LATENCY_MS", 100)
+        moto, endpoint = start_fast(work, per_region, latency, regions)
+        print(f"fast endpoint: {per_region} instances in each of {len(regions)} regions, "
+              f"{latency} ms per DescribeInstances page; {per_conn} region(s) per connection; "
+              f"STEAMPIPE_MAX_CONCURRENT_CONNECTIONS={os.environ.get('STEAMPIPE_MAX_CONCURRENT_CONNECTIONS', '(default)')}")
+    else:
+        moto, endpoint = start_moto(work)
     try:
         t = time.monotonic()
-        seed(endpoint, regions, per_region)
-        print(f"seeded {per_region} instances in each of {len(regions)} regions "
-              f"in {time.monotonic() - t:.1f} s; binary {binary}; merge binary {merge_binary}")
+        if not fast:
+            seed(endpoint, regions, per_region)
+            print(f"moto: seeded {per_region} instances in each of {len(regions)} regions "
+                  f"in {time.monotonic() - t:.1f} s; {per_conn} region(s) per connection")
+        print(f"binary {binary}; merge binary {merge_binary}")
+        per_region_rows = per_region * per_conn
         rows = []
 
         def check(conns, name, extra=()):
             path = os.path.join(work, f"{name}.spc")
             with open(path, "w") as f:
-                f.write(spc(endpoint, conns, regions))
+                f.write(spc(endpoint, conns, regions, per_conn))
             return [binary, "check", "--config", path, dims, "--output", "none", *extra]
 
         names = lambda lo, hi: [(i, f"aws_{i:05d}") for i in range(lo, hi)]
         one = check(names(0, 1), "one")
         s, rss, _ = median_of(runs, lambda: timed(one, work))
-        rows.append(("check, 1 connection (baseline: fixed cost)", 1 * per_region, s, rss))
+        rows.append(("check, 1 connection (baseline: fixed cost)", per_region_rows, s, rss))
         for n in counts:
             cmd = check(names(0, n), f"all{n}")
             s, rss, _ = median_of(runs, lambda: timed(cmd, work))
-            rows.append((f"check, {n} connections", n * per_region, s, rss))
+            rows.append((f"check, {n} connections", n * per_region_rows, s, rss))
 
         n = counts[-1]
         half = n // 2
@@ -207,15 +239,15 @@ def main():
         timed(whole, work)
         sa, ra, _ = median_of(runs, lambda: timed(slice_a, work))
         sb, rb, _ = median_of(runs, lambda: timed(slice_b, work))
-        rows.append((f"check, slice A ({half} connections)", half * per_region, sa, ra))
-        rows.append((f"check, slice B ({n - half} connections)", (n - half) * per_region, sb, rb))
+        rows.append((f"check, slice A ({half} connections)", half * per_region_rows, sa, ra))
+        rows.append((f"check, slice B ({n - half} connections)", (n - half) * per_region_rows, sb, rb))
         ps, prss, _ = median_of(runs, lambda: timed_pair([slice_a, slice_b], work))
         rows.append(("check, slices A and B at once (2 jobs, 2 cores; RSS of the larger)",
-                     n * per_region, ps, prss))
+                     n * per_region_rows, ps, prss))
         for kind, files in (("JSON", [a_json, b_json]), ("snapshots", [a_pps, b_pps])):
             cmd = [merge_binary, "check", "merge", *files, "--output", "json"]
             s, rss, last = median_of(runs, lambda: timed(cmd, work))
-            rows.append((f"check merge of the 2 slices' {kind}", n * per_region, s, rss))
+            rows.append((f"check merge of the 2 slices' {kind}", n * per_region_rows, s, rss))
             with open(all_json) as f:
                 want = json.load(f)
             got = json.loads(last[3])
