@@ -33,7 +33,6 @@ usage: target/pyenv/bin/python scripts/bench_check_fleet.py [BINARY]
 """
 import json
 import os
-import re
 import socket
 import statistics
 import subprocess

@@ -327,3 +327,89 @@ fn merge_exits_as_check_does() {
     );
     assert_eq!(merged["summary"]["status"]["error"], 1);
 }
+
+#[test]
+fn runs_over_several_targets_merge_under_one_root() {
+    // `check control benchmark --export FILE` is one run with a root over both
+    // targets (`check.aws_compliance`); the slices' runs merge into the
+    // combined run's, from JSON and from snapshots.
+    let fleet = Fleet::start();
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let (slice_a, slice_b, all) = write_configs(&fleet, d);
+    let run = |spc: &Path, stem: &str| {
+        let (json, pps) = (format!("{stem}.json"), format!("{stem}.pps"));
+        let o = run_check(
+            &fleet,
+            d,
+            &[
+                "control.foundational_security_ec2_8",
+                "benchmark.foundational_security",
+                "--config",
+                spc.to_str().unwrap(),
+                "--output",
+                "none",
+                "--export",
+                &json,
+                "--export",
+                &pps,
+            ],
+        );
+        assert_exit(&o, 1, stem);
+        (json, pps)
+    };
+    let (a_json, a_pps) = run(&slice_a, "a");
+    let (b_json, b_pps) = run(&slice_b, "b");
+    let (all_json, all_pps) = run(&all, "all");
+    let want_json = std::fs::read_to_string(d.join(&all_json)).unwrap();
+    let want_pps = normalize("pps", &std::fs::read_to_string(d.join(&all_pps)).unwrap());
+    let v: serde_json::Value = serde_json::from_str(&want_json).unwrap();
+    assert_eq!(
+        v["title"], "AWS Compliance",
+        "a root over both targets: {v}"
+    );
+    for files in [[&a_json, &b_json], [&a_pps, &b_pps]] {
+        let o = run_merge(
+            d,
+            &[files[0].as_str(), files[1].as_str(), "--output", "json"],
+        );
+        assert_exit(&o, 1, "merge, json");
+        let got = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            got == want_json,
+            "{}",
+            first_difference(&format!("merge of {files:?}, json"), &want_json, &got)
+        );
+        let o = run_merge(
+            d,
+            &[
+                files[0].as_str(),
+                files[1].as_str(),
+                "--output",
+                "none",
+                "--export",
+                "m.pps",
+            ],
+        );
+        assert_exit(&o, 1, "merge, pps");
+        let got = normalize("pps", &std::fs::read_to_string(d.join("m.pps")).unwrap());
+        if files[0].ends_with(".pps") {
+            assert!(
+                got == want_pps,
+                "{}",
+                first_difference(&format!("merge of {files:?}, snapshot"), &want_pps, &got)
+            );
+        } else {
+            // Powerpipe's JSON lists a root's benchmarks before its controls,
+            // whatever the targets' order: from JSON, the snapshot's layout
+            // does too. Its panels are the combined run's.
+            let panels =
+                |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap()["panels"].clone();
+            assert_eq!(
+                panels(&got),
+                panels(&want_pps),
+                "merge of {files:?}, snapshot panels"
+            );
+        }
+    }
+}

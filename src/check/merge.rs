@@ -14,6 +14,10 @@
 //! over all the connections gives. Children are put back in the mod's
 //! declaration order.
 //!
+//! A JSON file does not say the order of a root's targets when a run had
+//! several (Powerpipe's JSON lists benchmarks before controls): merged from
+//! JSON, they come in that order; from snapshots, in the run's.
+//!
 //! What a JSON file does not carry (documentation, which snapshots show; the
 //! mod's name when the run was one control of it) is read from the mod: the
 //! bundled one, or `--mod-location DIR` as `check` takes it. A file that is
