@@ -13,7 +13,7 @@ use crate::check::snapshot_upload;
 
 /// Arguments of `check`.
 #[derive(clap::Args, Debug, Clone)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
 pub struct CheckArgs {
     /// Controls or benchmarks to run (`aws_compliance.control.x`, `control.x` or `x`); none: the whole bundled benchmark.
     pub names: Vec<String>,

@@ -977,6 +977,16 @@ mod tests {
     }
 
     #[test]
+    fn a_file_may_hold_one_document_per_target() {
+        // `check --output json` over two targets prints two documents.
+        let one = json_doc(&format!("[{}]", row("ok", "x")), 4);
+        let runs = parse_text(&format!("{one}\n{one}")).unwrap();
+        assert_eq!(runs.len(), 2);
+        let e = parse_text(&format!("{one}\n{{\"a\": 1}}")).unwrap_err();
+        assert!(e.starts_with("document 2: "), "{e}");
+    }
+
+    #[test]
     fn bad_documents_are_named() {
         let e = |t: &str| parse_text(t).unwrap_err();
         assert!(e("").contains("empty"));
