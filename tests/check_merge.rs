@@ -24,7 +24,11 @@ fn write_configs(fleet: &Fleet, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         )
     };
     let a = conn("aws_a1", "\"us-east-1\"") + &conn("aws_a2", "\"eu-west-1\"");
-    let b = conn("aws_b1", "\"us-east-1\", \"eu-west-1\"");
+    // Slice B as docs/scale.md writes a slice: its connection names a plugin
+    // block (with Steampipe's limiter blocks) by reference.
+    let b = "plugin \"aws_fleet\" {\n  source = \"aws\"\n  limiter \"ec2\" {\n    bucket_size = 50\n    fill_rate = 50\n    where = \"service = 'ec2'\"\n  }\n}\n".to_string()
+        + &conn("aws_b1", "\"us-east-1\", \"eu-west-1\"")
+            .replace("plugin = \"aws\"", "plugin = plugin.aws_fleet");
     let aggregator = "connection \"aws_all\" {\n  plugin = \"aws\"\n  type = \"aggregator\"\n  connections = [\"aws_*\"]\n}\n";
     let paths = (
         dir.join("slice_a.spc"),

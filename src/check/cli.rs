@@ -99,6 +99,18 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let body = hcl::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    // `plugin "<label>" { source = "aws" ... }`: a connection names one with
+    // `plugin = plugin.<label>` (its `limiter` blocks are Steampipe's).
+    let sources: Vec<(String, String)> = body
+        .blocks()
+        .filter(|b| b.identifier() == "plugin")
+        .filter_map(|b| {
+            let label = b.labels().first()?.as_str().to_string();
+            let source = b.body().attributes().find(|a| a.key() == "source");
+            let source = source.map(|a| a.expr().to_string().trim_matches('"').to_string());
+            Some((label.clone(), source.unwrap_or(label)))
+        })
+        .collect();
     let mut out = Vec::new();
     for block in body.blocks().filter(|b| b.identifier() == "connection") {
         let name = block
@@ -111,7 +123,15 @@ pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> 
         let mut kept = hcl::Body::builder();
         for a in block.body().attributes() {
             match a.key() {
-                "plugin" => plugin = a.expr().to_string().trim_matches('"').to_string(),
+                "plugin" => {
+                    plugin = a.expr().to_string().trim_matches('"').to_string();
+                    if let Some((_, source)) = plugin
+                        .strip_prefix("plugin.")
+                        .and_then(|l| sources.iter().find(|(label, _)| label == l))
+                    {
+                        plugin = source.clone();
+                    }
+                }
                 "type" => is_aggregator = a.expr().to_string().contains("aggregator"),
                 "connections" | "import_schema" => {}
                 _ => kept = kept.add_attribute(a.clone()),
