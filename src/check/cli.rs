@@ -13,6 +13,7 @@ use crate::check::snapshot_upload;
 
 /// Arguments of `check`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
 pub struct CheckArgs {
     /// Controls or benchmarks to run (`aws_compliance.control.x`, `control.x` or `x`); none: the whole bundled benchmark.
     pub names: Vec<String>,
@@ -76,6 +77,16 @@ pub struct CheckArgs {
     /// The Turbot Pipes API token.
     #[arg(long, env = "PIPES_TOKEN", hide_env_values = true)]
     pub pipes_token: Option<String>,
+    /// `check merge FILE...`: combine the JSON or snapshot outputs of several runs.
+    #[command(subcommand)]
+    pub command: Option<CheckCommand>,
+}
+
+/// What `check` does besides running controls.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum CheckCommand {
+    /// Merge check's JSON or snapshot outputs (runs over slices of the connections) into one report.
+    Merge(crate::check::merge::MergeArgs),
 }
 
 fn fail(code: u8, msg: &str) -> ExitCode {
@@ -94,6 +105,18 @@ pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> 
             crate::plugin::config::hcl_error(&e)
         )
     })?;
+    // `plugin "<label>" { source = "aws" ... }`: a connection names one with
+    // `plugin = plugin.<label>` (its `limiter` blocks are Steampipe's).
+    let sources: Vec<(String, String)> = body
+        .blocks()
+        .filter(|b| b.identifier() == "plugin")
+        .filter_map(|b| {
+            let label = b.labels().first()?.as_str().to_string();
+            let source = b.body().attributes().find(|a| a.key() == "source");
+            let source = source.map(|a| a.expr().to_string().trim_matches('"').to_string());
+            Some((label.clone(), source.unwrap_or(label)))
+        })
+        .collect();
     let mut out = Vec::new();
     for block in body.blocks().filter(|b| b.identifier() == "connection") {
         let name = block
@@ -106,7 +129,15 @@ pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> 
         let mut kept = hcl::Body::builder();
         for a in block.body().attributes() {
             match a.key() {
-                "plugin" => plugin = a.expr().to_string().trim_matches('"').to_string(),
+                "plugin" => {
+                    plugin = a.expr().to_string().trim_matches('"').to_string();
+                    if let Some((_, source)) = plugin
+                        .strip_prefix("plugin.")
+                        .and_then(|l| sources.iter().find(|(label, _)| label == l))
+                    {
+                        plugin = source.clone();
+                    }
+                }
                 "type" => is_aggregator = a.expr().to_string().contains("aggregator"),
                 "connections" | "import_schema" => {}
                 _ => kept = kept.add_attribute(a.clone()),
@@ -191,7 +222,7 @@ fn is_pipes_workspace(location: &str) -> bool {
 /// The display width asked for: POWERPIPE_DISPLAY_WIDTH, else the
 /// terminal's columns when stdout is one, else 0 (the renderer keeps it
 /// between the tree's minimum and 200, as Powerpipe does).
-fn display_width() -> usize {
+pub(crate) fn display_width() -> usize {
     if let Some(w) = std::env::var("POWERPIPE_DISPLAY_WIDTH")
         .ok()
         .and_then(|w| w.trim().parse().ok())
@@ -213,6 +244,9 @@ fn display_width() -> usize {
 
 /// Runs `check`; returns Powerpipe's exit code.
 pub fn run(args: CheckArgs) -> ExitCode {
+    if let Some(CheckCommand::Merge(m)) = args.command {
+        return crate::check::merge::run(m);
+    }
     let start_time = runner::now_rfc3339();
     let output_format = match Format::parse_output(&args.output) {
         Ok(f) => f,

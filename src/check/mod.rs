@@ -6,6 +6,7 @@
 //! `cli` holds the command line and exit codes.
 
 pub mod cli;
+pub mod merge;
 pub mod model;
 pub mod output;
 pub mod powerpipe_mod;

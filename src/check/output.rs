@@ -2096,6 +2096,12 @@ fn parse_rfc3339(s: &str) -> Option<(i64, u32)> {
     Some((secs, nanos))
 }
 
+/// Parses an RFC 3339 time to Unix seconds and nanoseconds (see
+/// `parse_rfc3339`), for ordering the times of several runs.
+pub fn parse_time(s: &str) -> Option<(i64, u32)> {
+    parse_rfc3339(s)
+}
+
 fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
