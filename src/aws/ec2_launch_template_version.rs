@@ -22,7 +22,11 @@ use crate::aws::config::AwsConnection;
 use crate::aws::ec2_instance::decode_user_data;
 use crate::aws::ec2_json as j;
 use crate::aws::ec2_launch_template as lt;
-use crate::aws::regional::{self, regional_columns, Regional, RegionalTable};
+use futures::StreamExt;
+
+use crate::aws::regional::{
+    self, regional_columns, RegionCall, RegionSink, Regional, RegionalTable,
+};
 use crate::plugin::{
     BoxError, ColumnType as T, GetRequest, ItemSink, KeyColumn, ListRequest, QualMap, QualValue,
     Value,
@@ -70,14 +74,56 @@ fn filters(quals: &QualMap) -> Vec<Filter> {
         .collect()
 }
 
+/// How many templates of one region have their versions listed at once (the
+/// Go SDK starts one child List per parent item).
+const TEMPLATE_CONCURRENCY: usize = 10;
+
+/// What the child List needs besides the template.
+struct VersionQuery {
+    page_size: i32,
+    filters: Option<Vec<Filter>>,
+    name: Option<String>,
+}
+
+/// Every page of one template's versions into `sink`.
+async fn template_versions(
+    c: &RegionCall,
+    sink: &RegionSink<LaunchTemplateVersion>,
+    q: &VersionQuery,
+    template_id: String,
+) -> Result<(), BoxError> {
+    let mut token: Option<String> = None;
+    loop {
+        let sent = token.clone();
+        let call = (c.ec2().await.describe_launch_template_versions())
+            .max_results(q.page_size)
+            .set_filters(q.filters.clone())
+            .set_next_token(token);
+        let call = match &q.name {
+            Some(n) => call.launch_template_name(n),
+            None => call.launch_template_id(&template_id),
+        };
+        let r = call.send().await;
+        let Some(o) = c.answer("DescribeLaunchTemplateVersions", &[], r)? else {
+            return Ok(());
+        };
+        for v in o.launch_template_versions.unwrap_or_default() {
+            sink.push(v).await?;
+        }
+        // StopOnDuplicateToken, as upstream's paginators.
+        let next = (o.next_token).filter(|t| !t.is_empty() && Some(t) != sent.as_ref());
+        match next {
+            Some(t) if sink.wants_more().await => token = Some(t),
+            _ => return Ok(()),
+        }
+    }
+}
+
 async fn list_versions(
     req: ListRequest<AwsConnection>,
     sink: ItemSink<Version>,
 ) -> Result<(), BoxError> {
     let quals = req.quals.clone();
-    let page_size = lt::max_results(req.limit);
-    let filters = filters(&quals);
-    let filters = (!filters.is_empty()).then_some(filters);
     let eq = |col| {
         quals
             .equals(col)
@@ -85,68 +131,47 @@ async fn list_versions(
             .map(str::to_string)
     };
     let (id, name) = (eq("launch_template_id"), eq("launch_template_name"));
-    regional::list_with(req, sink, |c, sink| {
-        let (quals, filters, id, name) = (quals.clone(), filters.clone(), id.clone(), name.clone());
-        async move {
-            let mut token: Option<String> = None;
-            loop {
-                let sent = token.clone();
-                let r = lt::describe(&c, &quals, page_size, token).await;
-                let Some((templates, next)) =
-                    c.answer("DescribeLaunchTemplates", &lt::LIST_IGNORED[..2], r)?
-                else {
-                    return Ok(());
-                };
-                for t in templates {
-                    let tid = t.launch_template_id.clone().unwrap_or_default();
-                    let tname = t.launch_template_name.clone().unwrap_or_default();
-                    if id.as_ref().is_some_and(|i| *i != tid)
-                        || name.as_ref().is_some_and(|n| *n != tname)
-                    {
-                        continue;
-                    }
-                    if id.is_some() && name.is_some() {
-                        return Err(
-                            "both 'LaunchtemplateName' and 'LaunchTemplateId' cannot be \
-                                    passed in the where clause"
-                                .into(),
-                        );
-                    }
-                    let mut vtoken: Option<String> = None;
-                    loop {
-                        let vsent = vtoken.clone();
-                        let mut call = (c.ec2().await.describe_launch_template_versions())
-                            .max_results(page_size)
-                            .set_filters(filters.clone())
-                            .set_next_token(vtoken);
-                        call = match &name {
-                            Some(n) => call.launch_template_name(n),
-                            None => call.launch_template_id(&tid),
-                        };
-                        let r = call.send().await;
-                        let Some(o) = c.answer("DescribeLaunchTemplateVersions", &[], r)? else {
-                            break;
-                        };
-                        for v in o.launch_template_versions.unwrap_or_default() {
-                            sink.push(v).await?;
-                        }
-                        // StopOnDuplicateToken, as upstream's paginators.
-                        let next = o
-                            .next_token
-                            .filter(|t| !t.is_empty() && Some(t) != vsent.as_ref());
-                        match next {
-                            Some(t) if sink.wants_more().await => vtoken = Some(t),
-                            _ => break,
-                        }
-                    }
-                    if !sink.wants_more().await {
-                        return Ok(());
-                    }
-                }
-                match next.filter(|t| !t.is_empty() && Some(t) != sent.as_ref()) {
-                    Some(t) if sink.wants_more().await => token = Some(t),
-                    _ => return Ok(()),
-                }
+    let filters = filters(&quals);
+    let q = VersionQuery {
+        page_size: lt::max_results(req.limit),
+        filters: (!filters.is_empty()).then_some(filters),
+        name: name.clone(),
+    };
+    let (q, id, quals) = (&q, &id, &quals);
+    regional::list_with(req, sink, |c, sink| async move {
+        let mut token: Option<String> = None;
+        loop {
+            let sent = token.clone();
+            let r = lt::describe(&c, quals, q.page_size, token).await;
+            let Some((templates, next)) =
+                c.answer("DescribeLaunchTemplates", &lt::LIST_IGNORED[..2], r)?
+            else {
+                return Ok(());
+            };
+            // Templates the id/name quals name (the API was asked for them;
+            // a template matching both is upstream's error).
+            let ids: Vec<String> = (templates.into_iter())
+                .filter(|t| id.is_none() || t.launch_template_id == *id)
+                .filter(|t| q.name.is_none() || t.launch_template_name == q.name)
+                .filter_map(|t| t.launch_template_id)
+                .collect();
+            if id.is_some() && q.name.is_some() && !ids.is_empty() {
+                return Err(
+                    "both 'LaunchtemplateName' and 'LaunchTemplateId' cannot be \
+                            passed in the where clause"
+                        .into(),
+                );
+            }
+            let runs = ids
+                .into_iter()
+                .map(|tid| template_versions(&c, &sink, q, tid));
+            let mut runs = futures::stream::iter(runs).buffer_unordered(TEMPLATE_CONCURRENCY);
+            while let Some(r) = runs.next().await {
+                r?;
+            }
+            match next.filter(|t| !t.is_empty() && Some(t) != sent.as_ref()) {
+                Some(t) if sink.wants_more().await => token = Some(t),
+                _ => return Ok(()),
             }
         }
     })
