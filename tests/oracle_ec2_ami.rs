@@ -237,6 +237,15 @@ fn shared_cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
             ),
         ),
         Case::new(
+            "owner_id = amazon (an alias: no row has that owner_id)",
+            scan(
+                t,
+                &["image_id", "owner_id"],
+                eq("owner_id", "amazon"),
+                Some(3),
+            ),
+        ),
+        Case::new(
             "image_id = web-golden",
             scan(t, &all, eq("image_id", &golden), None),
         ),
