@@ -332,8 +332,9 @@ fn shared_images_need_an_owner_or_an_image_and_page_by_the_limit() {
         .values()
         .all(|r| r["image_ids"].is_null() && r["owner_ids"].is_null()));
     // Amazon's public images (moto's defaults): the alias, paged by the limit.
-    // (`owner_id = 'amazon'` is sent as Owners=[amazon] too, but no row has
-    // that owner_id: Postgres, and the plugin's exact key-column filter, drop them.)
+    // (`owner_id = 'amazon'` is sent as Owners=[amazon] too: the rows come
+    // back as AWS matched them, as the Go plugin sends them, though no row
+    // has that owner_id; Postgres drops them.)
     let (_, rows) = scan_rows(
         &cfg,
         scan(
@@ -347,6 +348,17 @@ fn shared_images_need_an_owner_or_an_image_and_page_by_the_limit() {
     assert!(rows
         .values()
         .all(|r| r["image_owner_alias"] == "amazon" && r["public"] == true));
+    let (_, rows) = scan_rows(
+        &cfg,
+        scan(
+            "aws_ec2_ami_shared",
+            &["image_id", "owner_id"],
+            eq("owner_id", "amazon"),
+            Some(2),
+        ),
+    );
+    assert_eq!(rows.len(), 2);
+    assert!(rows.values().all(|r| r["owner_id"] != "amazon"));
     // image_ids: ImageIds, no MaxResults, echoed; owner_ids override owner_id.
     let ids = json!([golden, public]);
     let (_, rows) = scan_rows(

@@ -141,6 +141,36 @@ fn ami_cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
         )
         .endpoint(&fast().endpoint),
     ];
+    out.push(
+        Case::new(
+            "region = us-west-2 (not in the connection)",
+            scan(t, &["image_id", "region"], eq("region", "us-west-2"), None),
+        )
+        .regions(&REGIONS),
+    );
+    let throttle = |action: &str| {
+        json!([{"action": action, "code": "RequestLimitExceeded", "status": 503,
+                "message": "Request limit exceeded.", "times": -1}])
+    };
+    out.push(
+        Case::new(
+            "DescribeImages throttled until retries run out",
+            scan(t, &["image_id"], json!({}), None),
+        )
+        .extra("max_error_retry_attempts = 3\nmin_error_retry_delay = 10\n")
+        .rules(throttle("DescribeImages")),
+    );
+    out.push(
+        Case::new(
+            "DescribeImageAttribute denied (launch_permissions)",
+            scan(t, &["image_id", "launch_permissions"], json!({}), None),
+        )
+        .rules(
+            json!([{"action": "DescribeImageAttribute", "code": "UnauthorizedOperation",
+                       "status": 403, "times": -1,
+                       "message": "You are not authorized to perform this operation."}]),
+        ),
+    );
     for (what, bad) in [
         ("unknown", "ami-0123456789abcdef0"),
         ("malformed", "not-an-ami"),
@@ -207,6 +237,15 @@ fn shared_cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
             ),
         ),
         Case::new(
+            "owner_id = amazon (an alias: no row has that owner_id)",
+            scan(
+                t,
+                &["image_id", "owner_id"],
+                eq("owner_id", "amazon"),
+                Some(3),
+            ),
+        ),
+        Case::new(
             "image_id = web-golden",
             scan(t, &all, eq("image_id", &golden), None),
         ),
@@ -223,6 +262,19 @@ fn shared_cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
                 Some(10),
             ),
         ),
+        Case::new(
+            "owner_id = the account, region IN (us-east-1, eu-west-1)",
+            scan(
+                t,
+                &["image_id", "region"],
+                quals(&[
+                    eq("owner_id", account),
+                    in_list("region", &["us-east-1", "eu-west-1"]),
+                ]),
+                None,
+            ),
+        )
+        .regions(&REGIONS),
         Case::new(
             "image_ids malformed",
             scan(t, &["image_id"], jsonb("image_ids", json!("ami-1")), None),

@@ -179,7 +179,9 @@ pub fn table() -> RegionalTable<SharedImage> {
     ami::product_codes(&mut t);
     ami::standard_columns(&mut t);
     let keys = KEYS.iter().map(|c| match *c {
-        "owner_id" | "owner_ids" | "image_id" | "image_ids" => KeyColumn::optional(c).cache_exact(),
+        // Owners accepts aliases (amazon, self…) that are no row's owner_id.
+        "owner_id" => KeyColumn::optional(c).cache_exact().api_matched(),
+        "owner_ids" | "image_id" | "image_ids" => KeyColumn::optional(c).cache_exact(),
         _ => ami::key_column(c),
     });
     t.list(keys.collect(), list_shared);

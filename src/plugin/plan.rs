@@ -40,6 +40,9 @@ pub struct KeyColumn {
     pub require: Require,
     /// `subset` (the default) or `exact`
     pub cache_match: String,
+    /// Whether rows are dropped here when they fail this column's quals
+    /// (the default; see [`KeyColumn::api_matched`]).
+    pub filter_rows: bool,
 }
 
 impl KeyColumn {
@@ -49,6 +52,7 @@ impl KeyColumn {
             operators: vec!["=".to_string()],
             require,
             cache_match: "subset".to_string(),
+            filter_rows: true,
         }
     }
     /// A required `=` key column.
@@ -76,6 +80,15 @@ impl KeyColumn {
     /// column (the SDK's `CacheMatchExact`), not fewer.
     pub fn cache_exact(mut self) -> KeyColumn {
         self.cache_match = "exact".to_string();
+        self
+    }
+
+    /// The API matches this column's value its own way (an EC2 `Owners`
+    /// alias such as `amazon` or `self` is not the rows' `owner_id`): rows
+    /// go out as the API returned them, as the Go SDK sends them, and
+    /// Postgres re-checks the qual.
+    pub fn api_matched(mut self) -> KeyColumn {
+        self.filter_rows = false;
         self
     }
 

@@ -776,7 +776,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             .chain(self.list.iter().flat_map(|l| l.0.iter()));
         let mut done = std::collections::HashSet::new();
         for kc in keys {
-            if !done.insert(kc.name.clone()) {
+            if !done.insert(kc.name.clone()) || !kc.filter_rows {
                 continue;
             }
             let qs: Vec<Qual> = kc
