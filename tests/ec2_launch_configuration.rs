@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::moto::{python, Moto, Recorded};
+use common::moto::{python, FaultProxy, Moto, Recorded};
 use common::pg::Postgres;
 use common::*;
 use serde_json::{json, Value};
@@ -100,10 +100,13 @@ fn bed() -> &'static Bed {
 /// The connection config, with an access key unique to the test so that its
 /// requests can be told apart in the shared recording.
 fn config(moto: &Moto, key: &str, regions: &[&str]) -> String {
+    config_at(&moto.endpoint, key, regions)
+}
+
+fn config_at(endpoint: &str, key: &str, regions: &[&str]) -> String {
     let regions: Vec<String> = regions.iter().map(|r| format!("\"{r}\"")).collect();
     format!(
-        "access_key = \"{key}\"\ndefault_region = \"us-east-1\"\nendpoint_url = \"{}\"\nregions = [{}]\nsecret_key = \"test-secret-{key}\"\n",
-        moto.endpoint,
+        "access_key = \"{key}\"\ndefault_region = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\nregions = [{}]\nsecret_key = \"test-secret-{key}\"\n",
         regions.join(", ")
     )
 }
@@ -526,6 +529,65 @@ fn every_example_of_the_docs_page_runs_on_postgres_over_the_rows() {
     assert!(answers[2] >= 6, "a row per region, tokens and endpoint");
     assert_eq!(answers[3], 1);
     assert_eq!(answers[4], 1, "only lc-required-hop1 asks for a public IP");
+}
+
+#[test]
+fn members_moto_leaves_out_read_as_the_go_plugin_reads_them() {
+    // The proxy adds PlacementTenancy and user data moto would refuse, and
+    // drops members the Go plugin defaults (see the rewrites file).
+    let b = bed();
+    let rules = std::fs::read(root().join("tests/fixtures/launch_configuration_rewrites.json"));
+    let proxy = FaultProxy::start(
+        &b.moto.endpoint,
+        serde_json::from_slice(&rules.unwrap()).unwrap(),
+    );
+    let cols = [
+        "name",
+        "region",
+        "placement_tenancy",
+        "user_data",
+        "security_groups",
+        "instance_monitoring_enabled",
+        "ebs_optimized",
+        "associate_public_ip_address",
+    ];
+    let ev = run(&aws_scenario(
+        &config_at(&proxy.endpoint, "AKIDLCREWRITE", &["us-east-1"]),
+        vec![scan(&cols, json!({}), None)],
+    ));
+    let rows = by_region_and_name(&ev, 0);
+    let row = |n: &str| rows[&("us-east-1".to_string(), n.to_string())].clone();
+    assert_eq!(
+        row("lc-optional-hop2")["values"]["placement_tenancy"],
+        "dedicated"
+    );
+    assert_eq!(
+        row("lc-no-metadata-options")["values"]["user_data"],
+        Value::Null,
+        "not base64"
+    );
+    assert_eq!(
+        row("lc-endpoint-disabled")["values"]["user_data"],
+        "//4A",
+        "not UTF-8: as sent"
+    );
+    let bare = row("lc-tokens-only");
+    assert_eq!(bare["values"]["security_groups"], Value::Null);
+    assert_eq!(
+        bare["kinds"]["security_groups"], "json_value",
+        "JSON null, not SQL NULL"
+    );
+    for c in [
+        "instance_monitoring_enabled",
+        "ebs_optimized",
+        "associate_public_ip_address",
+    ] {
+        assert_eq!(bare["values"][c], false, "{c}: Default false");
+    }
+    assert_eq!(
+        row("lc-required-hop1")["values"]["placement_tenancy"],
+        Value::Null
+    );
 }
 
 #[test]
