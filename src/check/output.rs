@@ -772,7 +772,7 @@ impl TextRenderer {
 
     /// The dimension values that fit in `width`: the first value is cut one
     /// rune at a time, then dropped (while more than two remain).
-    fn dimensions(&self, dims: &[(String, String)], width: i64) -> Vec<Piece> {
+    fn dimensions(&self, dims: &[(std::sync::Arc<str>, String)], width: i64) -> Vec<Piece> {
         if width <= 0 || dims.is_empty() {
             return vec![];
         }
@@ -1154,7 +1154,7 @@ pub fn render_csv(run: &CheckRun, separator: &str, header: bool) -> String {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        h.extend(dim_keys.iter().cloned());
+        h.extend(dim_keys.iter().map(|k| k.to_string()));
         h.extend(tag_keys.iter().cloned());
         out.push_str(&h.join(separator));
         out.push('\n');
@@ -1314,7 +1314,7 @@ fn json_control(run: &CheckRun, c: &ControlRun) -> J {
                             r.dimensions
                                 .iter()
                                 .map(|(k, v)| {
-                                    obj(vec![("key", js(k.clone())), ("value", js(v.clone()))])
+                                    obj(vec![("key", js(&**k)), ("value", js(v.clone()))])
                                 })
                                 .collect(),
                         )
@@ -1818,7 +1818,7 @@ fn render_asff(run: &CheckRun) -> String {
             let dim = |k: &str| {
                 r.dimensions
                     .iter()
-                    .find(|(dk, _)| dk == k)
+                    .find(|(dk, _)| &**dk == k)
                     .map(|(_, v)| json_inner(v))
                     .unwrap_or_default()
             };
@@ -1905,7 +1905,7 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
                 let mut dim_names: Vec<&str> = Vec::new();
                 for r in &c.results {
                     for (k, _) in &r.dimensions {
-                        if !dim_names.contains(&k.as_str()) {
+                        if !dim_names.contains(&&**k) {
                             dim_names.push(k);
                         }
                     }
@@ -1924,7 +1924,7 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
                         row.insert("resource".into(), json!(r.resource));
                         row.insert("status".into(), json!(r.status.as_str()));
                         for (k, v) in &r.dimensions {
-                            row.insert(k.clone(), json!(v));
+                            row.insert(k.to_string(), json!(v));
                         }
                         Value::Object(row)
                     })
