@@ -2,7 +2,7 @@
 //! `benchmark run` for the bundled mod, without Steampipe or Powerpipe.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -457,18 +457,23 @@ fn emit(
         separator: args.separator.clone(),
         header: args.header,
     };
-    let text = output::render_with(run, output_format, width, color, &csv);
+    // Written as it is rendered: a large run is never held as text.
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    let mut sink = output::Sink::writer(&mut stdout);
+    output::write_with(run, output_format, width, color, &csv, &mut sink);
+    let _ = sink.finish();
     drop(stdout);
 
     for (format, path) in exports {
         let path = path
             .clone()
             .unwrap_or_else(|| PathBuf::from(output::default_export_name(run, *format)));
-        let body = output::render_export(run, *format, width, output_format, &csv);
-        if let Err(e) = std::fs::write(&path, body) {
+        let written = std::fs::File::create(&path).and_then(|mut f| {
+            let mut sink = output::Sink::writer(&mut f);
+            output::write_export(run, *format, width, output_format, &csv, &mut sink);
+            sink.finish().map(drop)
+        });
+        if let Err(e) = written {
             return Err(fail(
                 exit_code::BAD_INPUT,
                 &format!("cannot write export {}: {e}", path.display()),
