@@ -224,7 +224,7 @@ pub fn write_with(
         Format::Html => out.push_str(&render_html(run)),
         Format::Nunit3 => out.push_str(&render_nunit3(run)),
         Format::Asff => out.push_str(&render_asff(run)),
-        Format::Snapshot => out.push_str(&render_snapshot(run, true)),
+        Format::Snapshot => write_snapshot(run, true, out),
         Format::None => {}
     }
 }
@@ -254,7 +254,7 @@ pub fn write_export(
     out: &mut Sink<'_>,
 ) {
     match format {
-        Format::Snapshot => out.push_str(&render_snapshot(run, false)),
+        Format::Snapshot => write_snapshot(run, false, out),
         Format::Text | Format::Brief => {
             render_text(run, output == Format::Brief, width, false, out)
         }
@@ -533,14 +533,41 @@ pub fn go_json_string(s: &str) -> String {
 /// `v` as Go's `json.Marshal` (compact) or `json.MarshalIndent(v, "", "  ")`
 /// writes a `map[string]any`: keys sorted, Go's string escapes.
 pub fn go_json(v: &serde_json::Value, indent: bool) -> String {
-    let mut out = String::new();
-    write_go_json(&mut out, v, indent, 0);
-    out
+    let mut out = Sink::string();
+    write_go_json(&mut out, v, indent, 0, &no_rows);
+    out.finish().unwrap_or_default()
 }
 
-fn write_go_json(out: &mut String, v: &serde_json::Value, indent: bool, depth: usize) {
+/// For [`write_go_json`]: the results a control panel's `data.rows` are
+/// written from, by panel name, instead of a value built for each.
+type RowsOf<'a> = dyn Fn(&str) -> Option<&'a [ResultRow]> + 'a;
+
+fn no_rows(_: &str) -> Option<&'static [ResultRow]> {
+    None
+}
+
+fn write_go_json<'a>(
+    out: &mut Sink<'_>,
+    v: &serde_json::Value,
+    indent: bool,
+    depth: usize,
+    rows_of: &RowsOf<'a>,
+) {
+    write_go_json_at(out, v, indent, depth, rows_of, None)
+}
+
+/// `rows`: the results to write as this object's `rows` member (a control
+/// panel's `data`), one at a time.
+fn write_go_json_at<'a>(
+    out: &mut Sink<'_>,
+    v: &serde_json::Value,
+    indent: bool,
+    depth: usize,
+    rows_of: &RowsOf<'a>,
+    rows: Option<&'a [ResultRow]>,
+) {
     use serde_json::Value;
-    let newline = |out: &mut String, depth: usize| {
+    let newline = |out: &mut Sink<'_>, depth: usize| {
         if indent {
             out.push('\n');
             for _ in 0..depth {
@@ -561,13 +588,20 @@ fn write_go_json(out: &mut String, v: &serde_json::Value, indent: bool, depth: u
                     out.push(',');
                 }
                 newline(out, depth + 1);
-                write_go_json(out, x, indent, depth + 1);
+                write_go_json(out, x, indent, depth + 1, rows_of);
             }
             newline(out, depth);
             out.push(']');
         }
         Value::Object(m) if m.is_empty() => out.push_str("{}"),
         Value::Object(m) => {
+            // A control panel whose rows are written from its results.
+            let panel_rows = match (m.get("panel_type"), m.get("name")) {
+                (Some(Value::String(t)), Some(Value::String(name))) if t == "control" => {
+                    rows_of(name)
+                }
+                _ => None,
+            };
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
             out.push('{');
@@ -581,7 +615,29 @@ fn write_go_json(out: &mut String, v: &serde_json::Value, indent: bool, depth: u
                 if indent {
                     out.push(' ');
                 }
-                write_go_json(out, &m[k.as_str()], indent, depth + 1);
+                match (k.as_str(), rows) {
+                    ("rows", Some(results)) if !results.is_empty() => {
+                        out.push('[');
+                        for (i, r) in results.iter().enumerate() {
+                            if i > 0 {
+                                out.push(',');
+                            }
+                            newline(out, depth + 2);
+                            write_go_json(out, &snapshot_row(r), indent, depth + 2, rows_of);
+                        }
+                        newline(out, depth + 1);
+                        out.push(']');
+                    }
+                    ("data", _) if panel_rows.is_some() => write_go_json_at(
+                        out,
+                        &m[k.as_str()],
+                        indent,
+                        depth + 1,
+                        rows_of,
+                        panel_rows,
+                    ),
+                    _ => write_go_json(out, &m[k.as_str()], indent, depth + 1, rows_of),
+                }
             }
             newline(out, depth);
             out.push('}');
@@ -2006,7 +2062,19 @@ fn put_text(p: &mut Map<String, Value>, key: &str, v: &str) {
     }
 }
 
-fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
+/// One result as a row of a control panel's data.
+fn snapshot_row(r: &ResultRow) -> Value {
+    let mut row = Map::new();
+    row.insert("reason".into(), json!(r.reason));
+    row.insert("resource".into(), json!(r.resource));
+    row.insert("status".into(), json!(r.status.as_str()));
+    for (k, v) in &r.dimensions {
+        row.insert(k.to_string(), json!(v));
+    }
+    Value::Object(row)
+}
+
+fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>, with_rows: bool) {
     match node {
         Node::Control(c) => {
             let mut p = Map::new();
@@ -2049,20 +2117,12 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
                         .iter()
                         .map(|d| json!({"name": d, "data_type": "TEXT"})),
                 );
-                let rows: Vec<Value> = c
-                    .results
-                    .iter()
-                    .map(|r| {
-                        let mut row = Map::new();
-                        row.insert("reason".into(), json!(r.reason));
-                        row.insert("resource".into(), json!(r.resource));
-                        row.insert("status".into(), json!(r.status.as_str()));
-                        for (k, v) in &r.dimensions {
-                            row.insert(k.to_string(), json!(v));
-                        }
-                        Value::Object(row)
-                    })
-                    .collect();
+                // Left empty when the writer fills them from the results.
+                let rows: Vec<Value> = if with_rows {
+                    c.results.iter().map(snapshot_row).collect()
+                } else {
+                    Vec::new()
+                };
                 p.insert("data".into(), json!({"columns": columns, "rows": rows}));
             }
             if let Some(e) = &c.run_error {
@@ -2097,7 +2157,7 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
             );
             panels.insert(g.full_name.clone(), Value::Object(p));
             for ch in &g.children {
-                snapshot_panels(ch, false, panels);
+                snapshot_panels(ch, false, panels, with_rows);
             }
         }
     }
@@ -2106,8 +2166,12 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
 /// The snapshot as a JSON value: Powerpipe's panels (without `sql`,
 /// `source_definition`, `search_path`), layout, times and variables.
 pub fn snapshot_value(run: &CheckRun) -> Value {
+    snapshot_value_with(run, true)
+}
+
+fn snapshot_value_with(run: &CheckRun, with_rows: bool) -> Value {
     let mut panels = Map::new();
-    snapshot_panels(&run.root, true, &mut panels);
+    snapshot_panels(&run.root, true, &mut panels, with_rows);
     let variables: Map<String, Value> = run
         .variables
         .iter()
@@ -2125,11 +2189,18 @@ pub fn snapshot_value(run: &CheckRun) -> Value {
 }
 
 /// Go's `json.Marshal` (export) or `json.MarshalIndent` (output) of the
-/// snapshot, and a line break.
-fn render_snapshot(run: &CheckRun, indent: bool) -> String {
-    let mut s = go_json(&snapshot_value(run), indent);
-    s.push('\n');
-    s
+/// snapshot, and a line break. The panels are built without their rows,
+/// which are written from the results one at a time.
+fn write_snapshot(run: &CheckRun, indent: bool, out: &mut Sink<'_>) {
+    let controls = run.root.controls();
+    let rows_of = |name: &str| {
+        controls
+            .iter()
+            .find(|c| c.full_name == name && c.run_status == RunStatus::Complete)
+            .map(|c| c.results.as_slice())
+    };
+    write_go_json(out, &snapshot_value_with(run, false), indent, 0, &rows_of);
+    out.push('\n');
 }
 
 // ---------------------------------------------------------------------------
