@@ -9,8 +9,9 @@
 //!   Execute as a host reads it (sphost, steampipe-plugin-sdk's client),
 //!   and the plugin's peak RSS while streaming it; the scan and the checks
 //!   alternate, three rounds, best wall time of each;
-//! - 900 instances on the moto emulator (three regions of 300): the peak
-//!   RSS of `check` against the plugin's peak RSS streaming the same scan.
+//! - 900 instances (three regions of 300) from the fast endpoint and on the
+//!   moto emulator: the peak RSS of `check` against the plugin's peak RSS
+//!   streaming the same scan.
 //!
 //! Peak RSS of `check` is the child's `ru_maxrss` (wait4), so nothing is
 //! missed between samples. `CHECK_BINARY=<path>` runs another build's
@@ -216,6 +217,28 @@ fn main() {
             format!("<= 128 MB: {}", verdict(rss <= 128 * 1024)),
         ));
     }
+    drop(ep);
+
+    // 900 instances from the fast endpoint, three regions at once.
+    let ep = FastEndpoint::start(300, 0, &MOTO_REGIONS);
+    let cfg = config(&ep.endpoint, &MOTO_REGIONS);
+    let (scan_ms, scan_rss) = plugin_scan(&plugin, &cfg, 900);
+    let r = run_check(&ep.endpoint, &MOTO_REGIONS, &["--output", "text"]);
+    assert_eq!(
+        r.code, 1,
+        "check over the 900 fast-endpoint instances alarms"
+    );
+    table.push((
+        "check --output text (fast endpoint, 3 x 300)".into(),
+        mb(r.max_rss_kb),
+        format!(
+            "plugin streaming {}; wall {:.2} s, scan {:.2} s",
+            mb(scan_rss),
+            r.wall.as_secs_f64(),
+            scan_ms / 1000.0
+        ),
+        format!("<= 64 MB: {}", verdict(r.max_rss_kb <= 64 * 1024)),
+    ));
     drop(ep);
 
     // 900 instances on moto, three regions.
