@@ -1430,7 +1430,7 @@ fn write_json(out: &mut Sink<'_>, j: &J<'_>, depth: usize) {
         J::Str(s) => out.push_str(&go_json_string(s)),
         J::Arr(v) if v.is_empty() => out.push_str("[]"),
         J::Obj(v) if v.is_empty() => out.push_str("{}"),
-        J::Results(v) if v.is_empty() => out.push_str("[]"),
+        J::Results([]) => out.push_str("[]"),
         J::Results(v) => {
             out.push('[');
             for (i, r) in v.iter().enumerate() {
