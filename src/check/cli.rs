@@ -1,7 +1,8 @@
 //! `steampipe-plugin-aws check [NAME...]`: Powerpipe's `control run` /
 //! `benchmark run` for the bundled mod, without Steampipe or Powerpipe.
 
-use std::io::{IsTerminal, Write};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -195,11 +196,28 @@ pub fn connection_from_flags(args: &CheckArgs) -> ConnectionSpec {
     }
 }
 
-/// Marks every control of the tree as failed with `error` (the data could not be fetched).
-fn fail_all(node: &mut Node, error: &str) {
+/// Marks as failed every control of the tree that reads a table that could
+/// not be fetched, with that table's error.
+fn fail_unfetched(
+    node: &mut Node,
+    tables_of: &BTreeMap<String, Vec<String>>,
+    failed: &BTreeMap<String, String>,
+) {
     match node {
-        Node::Control(c) => set_error(c, error),
-        Node::Group(g) => g.children.iter_mut().for_each(|c| fail_all(c, error)),
+        Node::Control(c) => {
+            let error = tables_of
+                .get(&c.short_name)
+                .into_iter()
+                .flatten()
+                .find_map(|t| failed.get(t));
+            if let Some(e) = error {
+                set_error(c, e);
+            }
+        }
+        Node::Group(g) => g
+            .children
+            .iter_mut()
+            .for_each(|c| fail_unfetched(c, tables_of, failed)),
     }
 }
 
@@ -244,6 +262,7 @@ pub(crate) fn display_width() -> usize {
 
 /// Runs `check`; returns Powerpipe's exit code.
 pub fn run(args: CheckArgs) -> ExitCode {
+    crate::memory::limit_arenas();
     if let Some(CheckCommand::Merge(m)) = args.command {
         return crate::check::merge::run(m);
     }
@@ -370,26 +389,26 @@ fn run_with_mod(
         all
     };
 
-    // Only the columns the controls' SQL names are fetched.
-    let sqls: Vec<String> = controls
-        .iter()
-        .filter_map(|c| m.control_sql(c).ok())
-        .collect();
+    // Only the tables and columns the controls' SQL names are fetched, each
+    // table once, whatever number of controls read it.
     let schema = crate::aws::plugin().schema();
-    let Some(table) = schema.schema.get("aws_ec2_instance") else {
-        return fail(
-            exit_code::INIT_FAILED,
-            "the plugin serves no aws_ec2_instance table",
-        );
-    };
-    let columns = runner::columns_used(&sqls, table);
+    let mut sqls = Vec::new();
+    let mut tables_of = BTreeMap::new();
+    for c in &controls {
+        if let Ok(sql) = m.control_sql(c) {
+            tables_of.insert(c.clone(), runner::tables_named(&sql, &schema));
+            sqls.push(sql);
+        }
+    }
+    let uses = runner::tables_used(&sqls, &schema);
 
     let progress = args.progress && std::io::stderr().is_terminal();
     let total = controls.len();
     if progress {
+        let tables: Vec<&str> = uses.iter().map(|u| u.table.as_str()).collect();
         eprint!(
             "\r{}",
-            output::progress_line(0, total, "fetching aws_ec2_instance")
+            output::progress_line(0, total, &format!("fetching {}", tables.join(", ")))
         );
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -404,22 +423,22 @@ fn run_with_mod(
             )
         }
     };
-    let fetched = rt.block_on(runner::fetch(&connections, "aws_ec2_instance", &columns));
-    let (db, fetch_error) = match fetched {
-        Ok(rows) => match runner::load_sqlite(table, "aws_ec2_instance", &rows) {
-            Ok(db) => (db, None),
-            Err(e) => {
-                return fail(
-                    exit_code::INIT_FAILED,
-                    &format!("loading rows into SQLite: {e}"),
-                )
-            }
-        },
-        Err(e) => (
-            runner::load_sqlite(table, "aws_ec2_instance", &[]).expect("empty table"),
-            Some(e),
-        ),
+    let db = match rusqlite::Connection::open_in_memory() {
+        Ok(db) => db,
+        Err(e) => return fail(exit_code::INIT_FAILED, &format!("opening SQLite: {e}")),
     };
+    // Rows go into SQLite as they arrive; a table that could not be fetched
+    // fails the controls that read it.
+    let failed = match rt.block_on(runner::load(&db, &connections, &uses)) {
+        Ok(f) => f,
+        Err(e) => {
+            return fail(
+                exit_code::INIT_FAILED,
+                &format!("loading rows into SQLite: {e}"),
+            )
+        }
+    };
+    crate::memory::release();
     let mut done = 0;
     let mut on_control = |name: &str| {
         if progress {
@@ -444,9 +463,7 @@ fn run_with_mod(
         };
         match runner::check(&db, &m, group, started, &mut on_control) {
             Ok(mut r) => {
-                if let Some(e) = &fetch_error {
-                    fail_all(&mut r.root, e);
-                }
+                fail_unfetched(&mut r.root, &tables_of, &failed);
                 runs.push(r);
             }
             Err(e) => return fail(exit_code::INIT_FAILED, &e.to_string()),
@@ -480,18 +497,23 @@ fn emit(
         separator: args.separator.clone(),
         header: args.header,
     };
-    let text = output::render_with(run, output_format, width, color, &csv);
+    // Written as it is rendered: a large run is never held as text.
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    let mut sink = output::Sink::writer(&mut stdout);
+    output::write_with(run, output_format, width, color, &csv, &mut sink);
+    let _ = sink.finish();
     drop(stdout);
 
     for (format, path) in exports {
         let path = path
             .clone()
             .unwrap_or_else(|| PathBuf::from(output::default_export_name(run, *format)));
-        let body = output::render_export(run, *format, width, output_format, &csv);
-        if let Err(e) = std::fs::write(&path, body) {
+        let written = std::fs::File::create(&path).and_then(|mut f| {
+            let mut sink = output::Sink::writer(&mut f);
+            output::write_export(run, *format, width, output_format, &csv, &mut sink);
+            sink.finish().map(drop)
+        });
+        if let Err(e) = written {
             return Err(fail(
                 exit_code::BAD_INPUT,
                 &format!("cannot write export {}: {e}", path.display()),

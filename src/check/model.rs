@@ -52,8 +52,9 @@ pub struct ResultRow {
     pub resource: String,
     /// the `status` column
     pub status: Status,
-    /// every other scalar column, in column order, as text
-    pub dimensions: Vec<(String, String)>,
+    /// every other scalar column, in column order, as text (the names are
+    /// shared by every row of the control)
+    pub dimensions: Vec<(std::sync::Arc<str>, String)>,
 }
 
 /// Counts per status.

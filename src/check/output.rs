@@ -200,17 +200,32 @@ pub fn render_with(
     color: bool,
     csv: &CsvOptions,
 ) -> String {
+    let mut out = Sink::string();
+    write_with(run, format, width, color, csv, &mut out);
+    out.finish().unwrap_or_default()
+}
+
+/// [`render_with`] into `out`: text, brief, csv and json are handed to its
+/// writer as they are rendered, a control's results one at a time.
+pub fn write_with(
+    run: &CheckRun,
+    format: Format,
+    width: usize,
+    color: bool,
+    csv: &CsvOptions,
+    out: &mut Sink<'_>,
+) {
     match format {
-        Format::Text => render_text(run, false, width, color),
-        Format::Brief => render_text(run, true, width, color),
-        Format::Csv => render_csv(run, &csv.separator, csv.header),
-        Format::Json => render_json(run),
-        Format::Md => render_md(run),
-        Format::Html => render_html(run),
-        Format::Nunit3 => render_nunit3(run),
-        Format::Asff => render_asff(run),
-        Format::Snapshot => render_snapshot(run, true),
-        Format::None => String::new(),
+        Format::Text => render_text(run, false, width, color, out),
+        Format::Brief => render_text(run, true, width, color, out),
+        Format::Csv => render_csv(run, &csv.separator, csv.header, out),
+        Format::Json => render_json(run, out),
+        Format::Md => out.push_str(&render_md(run)),
+        Format::Html => out.push_str(&render_html(run)),
+        Format::Nunit3 => out.push_str(&render_nunit3(run)),
+        Format::Asff => out.push_str(&render_asff(run)),
+        Format::Snapshot => write_snapshot(run, true, out),
+        Format::None => {}
     }
 }
 
@@ -224,10 +239,110 @@ pub fn render_export(
     output: Format,
     csv: &CsvOptions,
 ) -> String {
+    let mut out = Sink::string();
+    write_export(run, format, width, output, csv, &mut out);
+    out.finish().unwrap_or_default()
+}
+
+/// [`render_export`] into `out`.
+pub fn write_export(
+    run: &CheckRun,
+    format: Format,
+    width: usize,
+    output: Format,
+    csv: &CsvOptions,
+    out: &mut Sink<'_>,
+) {
     match format {
-        Format::Snapshot => render_snapshot(run, false),
-        Format::Text | Format::Brief => render_text(run, output == Format::Brief, width, false),
-        f => render_with(run, f, width, false, csv),
+        Format::Snapshot => write_snapshot(run, false, out),
+        Format::Text | Format::Brief => {
+            render_text(run, output == Format::Brief, width, false, out)
+        }
+        f => write_with(run, f, width, false, csv, out),
+    }
+}
+
+/// Where a renderer writes: a string, which, when the sink has a writer, is
+/// handed to it every 64 KiB, so that a large output is never held whole.
+/// The first write error is kept and stops further writes.
+pub struct Sink<'w> {
+    buf: String,
+    to: Option<&'w mut dyn std::io::Write>,
+    error: Option<std::io::Error>,
+}
+
+const SINK_CHUNK: usize = 1 << 16;
+
+impl Sink<'static> {
+    /// A sink that keeps everything (see [`Sink::finish`]).
+    pub fn string() -> Self {
+        Sink {
+            buf: String::new(),
+            to: None,
+            error: None,
+        }
+    }
+}
+
+impl<'w> Sink<'w> {
+    /// A sink that writes to `to` as it goes.
+    pub fn writer(to: &'w mut dyn std::io::Write) -> Self {
+        Sink {
+            buf: String::with_capacity(SINK_CHUNK + 1024),
+            to: Some(to),
+            error: None,
+        }
+    }
+
+    /// Appends text.
+    pub fn push_str(&mut self, s: &str) {
+        self.buf.push_str(s);
+        if self.buf.len() >= SINK_CHUNK {
+            self.spill();
+        }
+    }
+
+    /// Appends a character.
+    pub fn push(&mut self, c: char) {
+        self.buf.push(c);
+        if self.buf.len() >= SINK_CHUNK {
+            self.spill();
+        }
+    }
+
+    fn spill(&mut self) {
+        if let Some(to) = self.to.as_mut() {
+            if self.error.is_none() {
+                if let Err(e) = to.write_all(self.buf.as_bytes()) {
+                    self.error = Some(e);
+                }
+            }
+            self.buf.clear();
+        }
+    }
+
+    /// Writes what is left and flushes the writer; returns what a sink
+    /// without a writer kept (empty otherwise), or the first write error.
+    pub fn finish(mut self) -> std::io::Result<String> {
+        self.spill();
+        if let Some(to) = self.to.as_mut() {
+            if self.error.is_none() {
+                if let Err(e) = to.flush() {
+                    self.error = Some(e);
+                }
+            }
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(std::mem::take(&mut self.buf)),
+        }
+    }
+}
+
+impl std::fmt::Write for Sink<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
     }
 }
 
@@ -418,14 +533,41 @@ pub fn go_json_string(s: &str) -> String {
 /// `v` as Go's `json.Marshal` (compact) or `json.MarshalIndent(v, "", "  ")`
 /// writes a `map[string]any`: keys sorted, Go's string escapes.
 pub fn go_json(v: &serde_json::Value, indent: bool) -> String {
-    let mut out = String::new();
-    write_go_json(&mut out, v, indent, 0);
-    out
+    let mut out = Sink::string();
+    write_go_json(&mut out, v, indent, 0, &no_rows);
+    out.finish().unwrap_or_default()
 }
 
-fn write_go_json(out: &mut String, v: &serde_json::Value, indent: bool, depth: usize) {
+/// For [`write_go_json`]: the results a control panel's `data.rows` are
+/// written from, by panel name, instead of a value built for each.
+type RowsOf<'a> = dyn Fn(&str) -> Option<&'a [ResultRow]> + 'a;
+
+fn no_rows(_: &str) -> Option<&'static [ResultRow]> {
+    None
+}
+
+fn write_go_json<'a>(
+    out: &mut Sink<'_>,
+    v: &serde_json::Value,
+    indent: bool,
+    depth: usize,
+    rows_of: &RowsOf<'a>,
+) {
+    write_go_json_at(out, v, indent, depth, rows_of, None)
+}
+
+/// `rows`: the results to write as this object's `rows` member (a control
+/// panel's `data`), one at a time.
+fn write_go_json_at<'a>(
+    out: &mut Sink<'_>,
+    v: &serde_json::Value,
+    indent: bool,
+    depth: usize,
+    rows_of: &RowsOf<'a>,
+    rows: Option<&'a [ResultRow]>,
+) {
     use serde_json::Value;
-    let newline = |out: &mut String, depth: usize| {
+    let newline = |out: &mut Sink<'_>, depth: usize| {
         if indent {
             out.push('\n');
             for _ in 0..depth {
@@ -446,13 +588,20 @@ fn write_go_json(out: &mut String, v: &serde_json::Value, indent: bool, depth: u
                     out.push(',');
                 }
                 newline(out, depth + 1);
-                write_go_json(out, x, indent, depth + 1);
+                write_go_json(out, x, indent, depth + 1, rows_of);
             }
             newline(out, depth);
             out.push(']');
         }
         Value::Object(m) if m.is_empty() => out.push_str("{}"),
         Value::Object(m) => {
+            // A control panel whose rows are written from its results.
+            let panel_rows = match (m.get("panel_type"), m.get("name")) {
+                (Some(Value::String(t)), Some(Value::String(name))) if t == "control" => {
+                    rows_of(name)
+                }
+                _ => None,
+            };
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
             out.push('{');
@@ -466,7 +615,29 @@ fn write_go_json(out: &mut String, v: &serde_json::Value, indent: bool, depth: u
                 if indent {
                     out.push(' ');
                 }
-                write_go_json(out, &m[k.as_str()], indent, depth + 1);
+                match (k.as_str(), rows) {
+                    ("rows", Some(results)) if !results.is_empty() => {
+                        out.push('[');
+                        for (i, r) in results.iter().enumerate() {
+                            if i > 0 {
+                                out.push(',');
+                            }
+                            newline(out, depth + 2);
+                            write_go_json(out, &snapshot_row(r), indent, depth + 2, rows_of);
+                        }
+                        newline(out, depth + 1);
+                        out.push(']');
+                    }
+                    ("data", _) if panel_rows.is_some() => write_go_json_at(
+                        out,
+                        &m[k.as_str()],
+                        indent,
+                        depth + 1,
+                        rows_of,
+                        panel_rows,
+                    ),
+                    _ => write_go_json(out, &m[k.as_str()], indent, depth + 1, rows_of),
+                }
             }
             newline(out, depth);
             out.push('}');
@@ -772,7 +943,7 @@ impl TextRenderer {
 
     /// The dimension values that fit in `width`: the first value is cut one
     /// rune at a time, then dropped (while more than two remain).
-    fn dimensions(&self, dims: &[(String, String)], width: i64) -> Vec<Piece> {
+    fn dimensions(&self, dims: &[(std::sync::Arc<str>, String)], width: i64) -> Vec<Piece> {
         if width <= 0 || dims.is_empty() {
             return vec![];
         }
@@ -837,75 +1008,82 @@ impl TextRenderer {
         Some(self.line(&all))
     }
 
-    fn control(&self, c: &ControlRun, parent: &Place, last: bool) -> String {
-        let mut lines = vec![self.heading(
+    /// Appends a control: its heading, then its results, line by line (the
+    /// lines joined by line breaks, no break after the last).
+    fn control(&self, out: &mut Sink<'_>, c: &ControlRun, parent: &Place, last: bool) {
+        out.push_str(&self.heading(
             &c.title,
             &c.severity,
             &c.summary,
             &parent.child_group_indent(),
-        )];
+        ));
         let indent = if last {
             parent.last_child_indent()
         } else {
             parent.child_indent()
         };
-        lines.push(if c.results.is_empty() {
-            indent.clone()
-        } else {
-            format!("{indent}| ")
-        });
+        out.push('\n');
+        out.push_str(&indent);
+        if !c.results.is_empty() {
+            out.push_str("| ");
+        }
         if let Some(e) = &c.run_error {
             let status = vec![p("ERROR", ansi::RED), p(": ", "")];
             let available = self.width - width_of(&status) - indent.chars().count() as i64;
             let mut all = vec![p(indent.clone(), "")];
             all.extend(status);
             all.push(p(truncate(e, available), ansi::RED));
-            lines.push(self.line(&all));
-            lines.push(indent.clone());
+            out.push('\n');
+            out.push_str(&self.line(&all));
+            out.push('\n');
+            out.push_str(&indent);
         }
-        let results: Vec<String> = c
-            .results
-            .iter()
-            .filter_map(|r| self.result(r, &indent))
-            .collect();
-        if !results.is_empty() {
-            lines.extend(results);
-            lines.push(indent);
+        let mut any = false;
+        for line in c.results.iter().filter_map(|r| self.result(r, &indent)) {
+            out.push('\n');
+            out.push_str(&line);
+            any = true;
         }
-        lines.join("\n")
+        if any {
+            out.push('\n');
+            out.push_str(&indent);
+        }
     }
 
-    fn group(&self, g: &GroupRun, place: &Place) -> String {
-        let mut lines = vec![
-            self.heading(&g.title, "", &group_summary(g), &place.heading_indent),
-            place.child_indent(),
-        ];
+    /// Appends a group and everything below it.
+    fn group(&self, out: &mut Sink<'_>, g: &GroupRun, place: &Place) {
+        out.push_str(&self.heading(&g.title, "", &group_summary(g), &place.heading_indent));
+        out.push('\n');
+        out.push_str(&place.child_indent());
         let n = g.children.len();
         for (i, ch) in g.children.iter().enumerate() {
             let last = i + 1 == n;
-            lines.push(match ch {
-                Node::Group(cg) => self.group(cg, &place.child(last)),
-                Node::Control(c) => self.control(c, place, last),
-            });
+            out.push('\n');
+            match ch {
+                Node::Group(cg) => self.group(out, cg, &place.child(last)),
+                Node::Control(c) => self.control(out, c, place, last),
+            }
         }
-        lines.join("\n")
     }
 
-    fn root(&self, root: &RootGroup) -> String {
+    fn root(&self, out: &mut Sink<'_>, root: &RootGroup) {
         let place = Place {
             root: true,
             parent_indent: String::new(),
             heading_indent: String::new(),
         };
         // As Powerpipe: groups, then controls written over the same slots.
-        let mut parts = vec![String::new(); root.groups.len() + root.controls.len()];
-        for (i, g) in root.groups.iter().enumerate() {
-            parts[i] = self.group(g, &place.child(true));
+        let slots = root.groups.len() + root.controls.len();
+        for i in 0..slots {
+            if i > 0 {
+                out.push('\n');
+            }
+            if let Some(c) = root.controls.get(i) {
+                self.control(out, c, &place, true);
+            } else if let Some(g) = root.groups.get(i) {
+                self.group(out, g, &place.child(true));
+            }
         }
-        for (i, c) in root.controls.iter().enumerate() {
-            parts[i] = self.control(c, &place, true);
-        }
-        parts.join("\n")
     }
 
     fn severity_row(
@@ -1040,7 +1218,7 @@ fn group_depth(groups: &[&GroupRun], my_depth: i64) -> i64 {
 /// Powerpipe's `MaxColumns`.
 const MAX_COLUMNS: i64 = 200;
 
-fn render_text(run: &CheckRun, brief: bool, width: usize, color: bool) -> String {
+fn render_text(run: &CheckRun, brief: bool, width: usize, color: bool, out: &mut Sink<'_>) {
     let root = root_group(run);
     let total = run.root.summary();
     // The narrowest width the tree fits: indent, title, severity, counter, graph.
@@ -1052,7 +1230,11 @@ fn render_text(run: &CheckRun, brief: bool, width: usize, color: bool) -> String
         max_failed: total.failed(),
         max_total: total.total(),
     };
-    format!("\n{}\n{}\n", r.root(&root), r.summary(run))
+    out.push('\n');
+    r.root(out, &root);
+    out.push('\n');
+    out.push_str(&r.summary(run));
+    out.push('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -1127,7 +1309,7 @@ fn all_tag_keys(run: &CheckRun) -> BTreeSet<String> {
 /// keys; tag columns the sorted union of every benchmark's and control's tag
 /// keys (a row shows its control's tags). A control that could not run
 /// gives one `error` line.
-pub fn render_csv(run: &CheckRun, separator: &str, header: bool) -> String {
+pub fn render_csv(run: &CheckRun, separator: &str, header: bool, out: &mut Sink<'_>) {
     let controls = controls_with_parents(run);
     let mut dim_keys = BTreeSet::new();
     for (c, ..) in &controls {
@@ -1137,7 +1319,6 @@ pub fn render_csv(run: &CheckRun, separator: &str, header: bool) -> String {
     }
     let tag_keys = all_tag_keys(run);
     let cell = |s: &str| csv_cell(s, separator);
-    let mut out = String::new();
     if header {
         let mut h: Vec<String> = [
             "group_id",
@@ -1154,7 +1335,7 @@ pub fn render_csv(run: &CheckRun, separator: &str, header: bool) -> String {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        h.extend(dim_keys.iter().cloned());
+        h.extend(dim_keys.iter().map(|k| k.to_string()));
         h.extend(tag_keys.iter().cloned());
         out.push_str(&h.join(separator));
         out.push('\n');
@@ -1203,26 +1384,28 @@ pub fn render_csv(run: &CheckRun, separator: &str, header: bool) -> String {
             out.push('\n');
         }
     }
-    out
 }
 
 // ---------------------------------------------------------------------------
 // json (templates/json/output.tmpl, then Go's json.Indent)
 
 /// An ordered JSON value: the template fixes the key order.
-enum J {
+enum J<'a> {
     Null,
     Num(u64),
     Str(String),
-    Arr(Vec<J>),
-    Obj(Vec<(String, J)>),
+    Arr(Vec<J<'a>>),
+    Obj(Vec<(String, J<'a>)>),
+    /// A control's results, written one at a time as [`json_result`]
+    /// shapes them (never all built at once).
+    Results(&'a [ResultRow]),
 }
 
-fn js(s: impl Into<String>) -> J {
+fn js(s: impl Into<String>) -> J<'static> {
     J::Str(s.into())
 }
 
-fn obj(entries: Vec<(&str, J)>) -> J {
+fn obj<'a>(entries: Vec<(&str, J<'a>)>) -> J<'a> {
     J::Obj(
         entries
             .into_iter()
@@ -1232,8 +1415,8 @@ fn obj(entries: Vec<(&str, J)>) -> J {
 }
 
 /// As `json.Indent(dst, src, "", "  ")` lays the template's output out.
-fn write_json(out: &mut String, j: &J, depth: usize) {
-    let pad = |out: &mut String, d: usize| {
+fn write_json(out: &mut Sink<'_>, j: &J<'_>, depth: usize) {
+    let pad = |out: &mut Sink<'_>, d: usize| {
         out.push('\n');
         for _ in 0..d {
             out.push_str("  ");
@@ -1247,6 +1430,19 @@ fn write_json(out: &mut String, j: &J, depth: usize) {
         J::Str(s) => out.push_str(&go_json_string(s)),
         J::Arr(v) if v.is_empty() => out.push_str("[]"),
         J::Obj(v) if v.is_empty() => out.push_str("{}"),
+        J::Results([]) => out.push_str("[]"),
+        J::Results(v) => {
+            out.push('[');
+            for (i, r) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                pad(out, depth + 1);
+                write_json(out, &json_result(r), depth + 1);
+            }
+            pad(out, depth);
+            out.push(']');
+        }
         J::Arr(v) => {
             out.push('[');
             for (i, x) in v.iter().enumerate() {
@@ -1276,7 +1472,7 @@ fn write_json(out: &mut String, j: &J, depth: usize) {
     }
 }
 
-fn json_tags(tags: &BTreeMap<String, String>) -> J {
+fn json_tags(tags: &BTreeMap<String, String>) -> J<'static> {
     J::Obj(
         tags.iter()
             .map(|(k, v)| (k.clone(), js(v.clone())))
@@ -1284,7 +1480,7 @@ fn json_tags(tags: &BTreeMap<String, String>) -> J {
     )
 }
 
-fn json_counts(s: &StatusSummary) -> J {
+fn json_counts(s: &StatusSummary) -> J<'static> {
     obj(vec![
         ("alarm", J::Num(s.alarm)),
         ("ok", J::Num(s.ok)),
@@ -1299,35 +1495,31 @@ fn safe_error(e: &str) -> String {
     e.replace(['\n', '\r', '\t'], " ").replace('\0', "")
 }
 
-fn json_control(run: &CheckRun, c: &ControlRun) -> J {
-    let results = if c.results.is_empty() {
+/// One result as the template writes it.
+fn json_result(r: &ResultRow) -> J<'static> {
+    let dims = if r.dimensions.is_empty() {
         J::Null
     } else {
         J::Arr(
-            c.results
+            r.dimensions
                 .iter()
-                .map(|r| {
-                    let dims = if r.dimensions.is_empty() {
-                        J::Null
-                    } else {
-                        J::Arr(
-                            r.dimensions
-                                .iter()
-                                .map(|(k, v)| {
-                                    obj(vec![("key", js(k.clone())), ("value", js(v.clone()))])
-                                })
-                                .collect(),
-                        )
-                    };
-                    obj(vec![
-                        ("reason", js(r.reason.clone())),
-                        ("resource", js(r.resource.clone())),
-                        ("status", js(r.status.as_str())),
-                        ("dimensions", dims),
-                    ])
-                })
+                .map(|(k, v)| obj(vec![("key", js(&**k)), ("value", js(v.clone()))]))
                 .collect(),
         )
+    };
+    obj(vec![
+        ("reason", js(r.reason.clone())),
+        ("resource", js(r.resource.clone())),
+        ("status", js(r.status.as_str())),
+        ("dimensions", dims),
+    ])
+}
+
+fn json_control<'a>(run: &CheckRun, c: &'a ControlRun) -> J<'a> {
+    let results = if c.results.is_empty() {
+        J::Null
+    } else {
+        J::Results(&c.results)
     };
     obj(vec![
         ("summary", json_counts(&c.summary)),
@@ -1355,14 +1547,14 @@ fn run_status_code(s: RunStatus) -> u64 {
 
 /// A result group: `groups` is `[]` when empty but `controls` is `null`, as
 /// Powerpipe's template prints them.
-fn json_group(
+fn json_group<'a>(
     run: &CheckRun,
     head: [&str; 3],
-    tags: J,
+    tags: J<'a>,
     summary: &StatusSummary,
-    groups: &[&GroupRun],
-    controls: &[&ControlRun],
-) -> J {
+    groups: &[&'a GroupRun],
+    controls: &[&'a ControlRun],
+) -> J<'a> {
     let [id, title, description] = head;
     let controls = if controls.is_empty() {
         J::Null
@@ -1383,7 +1575,7 @@ fn json_group(
     ])
 }
 
-fn json_benchmark(run: &CheckRun, g: &GroupRun) -> J {
+fn json_benchmark<'a>(run: &CheckRun, g: &'a GroupRun) -> J<'a> {
     let (groups, controls) = split_children(&g.children);
     json_group(
         run,
@@ -1395,7 +1587,7 @@ fn json_benchmark(run: &CheckRun, g: &GroupRun) -> J {
     )
 }
 
-fn render_json(run: &CheckRun) -> String {
+fn render_json(run: &CheckRun, out: &mut Sink<'_>) {
     let root = root_group(run);
     let j = json_group(
         run,
@@ -1405,11 +1597,9 @@ fn render_json(run: &CheckRun) -> String {
         &root.groups,
         &root.controls,
     );
-    let mut out = String::new();
-    write_json(&mut out, &j, 0);
+    write_json(out, &j, 0);
     // json.Indent keeps the space the template leaves after the last brace.
     out.push(' ');
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -1818,7 +2008,7 @@ fn render_asff(run: &CheckRun) -> String {
             let dim = |k: &str| {
                 r.dimensions
                     .iter()
-                    .find(|(dk, _)| dk == k)
+                    .find(|(dk, _)| &**dk == k)
                     .map(|(_, v)| json_inner(v))
                     .unwrap_or_default()
             };
@@ -1872,7 +2062,19 @@ fn put_text(p: &mut Map<String, Value>, key: &str, v: &str) {
     }
 }
 
-fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
+/// One result as a row of a control panel's data.
+fn snapshot_row(r: &ResultRow) -> Value {
+    let mut row = Map::new();
+    row.insert("reason".into(), json!(r.reason));
+    row.insert("resource".into(), json!(r.resource));
+    row.insert("status".into(), json!(r.status.as_str()));
+    for (k, v) in &r.dimensions {
+        row.insert(k.to_string(), json!(v));
+    }
+    Value::Object(row)
+}
+
+fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>, with_rows: bool) {
     match node {
         Node::Control(c) => {
             let mut p = Map::new();
@@ -1905,7 +2107,7 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
                 let mut dim_names: Vec<&str> = Vec::new();
                 for r in &c.results {
                     for (k, _) in &r.dimensions {
-                        if !dim_names.contains(&k.as_str()) {
+                        if !dim_names.contains(&&**k) {
                             dim_names.push(k);
                         }
                     }
@@ -1915,20 +2117,12 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
                         .iter()
                         .map(|d| json!({"name": d, "data_type": "TEXT"})),
                 );
-                let rows: Vec<Value> = c
-                    .results
-                    .iter()
-                    .map(|r| {
-                        let mut row = Map::new();
-                        row.insert("reason".into(), json!(r.reason));
-                        row.insert("resource".into(), json!(r.resource));
-                        row.insert("status".into(), json!(r.status.as_str()));
-                        for (k, v) in &r.dimensions {
-                            row.insert(k.clone(), json!(v));
-                        }
-                        Value::Object(row)
-                    })
-                    .collect();
+                // Left empty when the writer fills them from the results.
+                let rows: Vec<Value> = if with_rows {
+                    c.results.iter().map(snapshot_row).collect()
+                } else {
+                    Vec::new()
+                };
                 p.insert("data".into(), json!({"columns": columns, "rows": rows}));
             }
             if let Some(e) = &c.run_error {
@@ -1963,7 +2157,7 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
             );
             panels.insert(g.full_name.clone(), Value::Object(p));
             for ch in &g.children {
-                snapshot_panels(ch, false, panels);
+                snapshot_panels(ch, false, panels, with_rows);
             }
         }
     }
@@ -1972,8 +2166,12 @@ fn snapshot_panels(node: &Node, top: bool, panels: &mut Map<String, Value>) {
 /// The snapshot as a JSON value: Powerpipe's panels (without `sql`,
 /// `source_definition`, `search_path`), layout, times and variables.
 pub fn snapshot_value(run: &CheckRun) -> Value {
+    snapshot_value_with(run, true)
+}
+
+fn snapshot_value_with(run: &CheckRun, with_rows: bool) -> Value {
     let mut panels = Map::new();
-    snapshot_panels(&run.root, true, &mut panels);
+    snapshot_panels(&run.root, true, &mut panels, with_rows);
     let variables: Map<String, Value> = run
         .variables
         .iter()
@@ -1991,11 +2189,18 @@ pub fn snapshot_value(run: &CheckRun) -> Value {
 }
 
 /// Go's `json.Marshal` (export) or `json.MarshalIndent` (output) of the
-/// snapshot, and a line break.
-fn render_snapshot(run: &CheckRun, indent: bool) -> String {
-    let mut s = go_json(&snapshot_value(run), indent);
-    s.push('\n');
-    s
+/// snapshot, and a line break. The panels are built without their rows,
+/// which are written from the results one at a time.
+fn write_snapshot(run: &CheckRun, indent: bool, out: &mut Sink<'_>) {
+    let controls = run.root.controls();
+    let rows_of = |name: &str| {
+        controls
+            .iter()
+            .find(|c| c.full_name == name && c.run_status == RunStatus::Complete)
+            .map(|c| c.results.as_slice())
+    };
+    write_go_json(out, &snapshot_value_with(run, false), indent, 0, &rows_of);
+    out.push('\n');
 }
 
 // ---------------------------------------------------------------------------
