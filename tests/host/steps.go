@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -55,9 +56,35 @@ func (h *host) runStep(st *step) {
 	case "sleep":
 		time.Sleep(time.Duration(st.Ms) * time.Millisecond)
 		h.em.emit(newStepEvent("slept", st.index).set("ms", st.Ms))
+	case "http":
+		h.stepHTTP(st)
 	case "kill":
 		h.stepKill(st)
 	}
+}
+
+// stepHTTP makes one request to a test peer on loopback (e.g. to reset or
+// read the emulator's request recording between two scans).
+func (h *host) stepHTTP(st *step) {
+	e := newStepEvent("http", st.index).set("method", st.Method).set("url", st.URL)
+	client := &http.Client{Timeout: 30 * time.Second}
+	req, err := http.NewRequest(st.Method, st.URL, nil)
+	if err != nil {
+		h.em.emit(e.setErr(hostErrorf("%v", err)))
+		return
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		h.em.emit(e.setErr(hostErrorf("%v", err)))
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.em.emit(e.setErr(hostErrorf("%v", err)))
+		return
+	}
+	h.em.emit(e.set("status", resp.StatusCode).set("body", string(body)))
 }
 
 func (h *host) stepGetSchema(st *step) {
