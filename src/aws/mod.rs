@@ -2,6 +2,7 @@
 //! land, the client factory, common columns and one file per table). Knows
 //! nothing of gRPC or go-plugin.
 
+mod assume_role;
 pub mod client;
 pub mod common;
 pub mod config;
