@@ -549,7 +549,7 @@ impl<C: ConnectionConfig> Plugin<C> {
                 .all(|q| (filterable(q) && kept.contains(&q.column)) || limit.is_none()),
             None => false,
         };
-        if let Some(hit) = cache.get(&key, &columns, limit, usable) {
+        if let Some(hit) = cache.get(&key, &columns, limit, ttl, usable) {
             let mut filters = extra_quals(&hit.extra).unwrap_or_default();
             filters.retain(filterable);
             tracing::debug!(
