@@ -329,6 +329,17 @@ fn an_aggregator_of_assumed_role_accounts_prunes_connections_by_account_and_name
             want,
             "{what}: the unpruned answer, filtered"
         );
+        // The scan metadata: one entry per scanned connection, none for
+        // the excluded ones.
+        let end = one(&ev, "execute_end", Some(step));
+        let scanned: BTreeSet<&str> = end["metadata"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, m)| m["rows_fetched"].as_i64() > Some(0))
+            .map(|(c, _)| c.as_str())
+            .collect();
+        assert_eq!(scanned, kept, "{what}: scan metadata {}", end["metadata"]);
         let calls = recorded(&ev, step + 1);
         for (name, _, _, region, _) in CONNECTIONS {
             let made: Vec<&str> = calls
