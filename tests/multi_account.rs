@@ -253,6 +253,7 @@ fn an_aggregator_of_assumed_role_accounts_prunes_connections_by_account_and_name
         "steps": steps,
     });
     let ev = run(&sc);
+    let cold_ev = run(&cold_scenario(&sc, &moto));
 
     // Each connection reports its own account, with that account's instances.
     let all = answer(&ev, 2);
@@ -360,4 +361,40 @@ fn an_aggregator_of_assumed_role_accounts_prunes_connections_by_account_and_name
             }
         }
     }
+
+    // A fresh plugin, `account_id = '111111111111'` first: the accounts of
+    // the role connections are read from their role ARNs, so the excluded
+    // role connection makes no call at all; the credential_process one,
+    // whose account only STS knows, makes one GetCallerIdentity and no scan.
+    let want: Vec<_> = all
+        .iter()
+        .filter(|r| r.1 == "111111111111")
+        .cloned()
+        .collect();
+    assert_eq!(answer(&cold_ev, 2), want, "cold: the filtered answer");
+    let calls = recorded(&cold_ev, 3);
+    let made = |region: &str| -> Vec<&str> {
+        calls
+            .iter()
+            .filter(|r| r.region == region)
+            .map(|r| r.action.as_str())
+            .collect()
+    };
+    assert!(
+        made("eu-west-1").contains(&"DescribeInstances"),
+        "{calls:?}"
+    );
+    assert_eq!(made("ap-southeast-2"), Vec::<&str>::new(), "{calls:?}");
+    assert_eq!(made("us-east-1"), ["GetCallerIdentity"], "{calls:?}");
+}
+
+/// The same plugin setup, fresh: recording on, one pruned scan by account,
+/// the recording.
+fn cold_scenario(warm: &Value, moto: &Moto) -> Value {
+    let mut sc = warm.clone();
+    let mut steps: Vec<Value> = recording_steps(moto).into();
+    steps.push(scan(qual_of("account_id", "=", &json!("111111111111"))));
+    steps.push(json!({"op": "http", "method": "GET", "url": moto.api_url("/moto-api/recorder/download-recording")}));
+    sc["steps"] = json!(steps);
+    sc
 }

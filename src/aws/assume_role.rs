@@ -130,6 +130,29 @@ pub(crate) async fn through_endpoint(
     Some(creds)
 }
 
+/// The account of `profile`'s credentials when it assumes a role: the
+/// account in the outermost `role_arn` (AssumeRole credentials act in the
+/// role's account), known without a call.
+pub(crate) async fn role_account(profile: Option<&str>) -> Option<String> {
+    let (_, roles) = chain(&Env::real(), profile).await?;
+    account_of_role(&roles.last()?.arn)
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/NAME` -> ACCOUNT.
+fn account_of_role(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, "iam", "", account, resource]
+            if account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource.starts_with("role/") =>
+        {
+            Some(account.to_string())
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +209,25 @@ mod tests {
         assert_eq!(chain_of(config, "proc").await, None, "no role");
         assert_eq!(chain_of(config, "missing").await, None);
         assert_eq!(chain_of(config, "loop1").await, None);
+    }
+
+    #[test]
+    fn the_account_of_a_role_is_read_from_its_arn() {
+        assert_eq!(
+            account_of_role("arn:aws:iam::111111111111:role/a/b"),
+            Some("111111111111".into())
+        );
+        assert_eq!(
+            account_of_role("arn:aws-cn:iam::222222222222:role/x"),
+            Some("222222222222".into())
+        );
+        for bad in [
+            "arn:aws:iam::1111:role/x",
+            "arn:aws:iam::111111111111:user/x",
+            "arn:aws:sts::111111111111:role/x",
+            "not an arn",
+        ] {
+            assert_eq!(account_of_role(bad), None, "{bad}");
+        }
     }
 }

@@ -62,6 +62,7 @@ pub struct ConnectionState {
     default_region: OnceCell<String>,
     sdk: OnceCell<SdkConfig>,
     identity: OnceCell<Arc<CallerIdentity>>,
+    role_account: OnceCell<Option<String>>,
     regions: OnceCell<Arc<Vec<String>>>,
     ec2: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
 }
@@ -188,6 +189,24 @@ impl AwsConnection {
             })
             .await
             .cloned()
+    }
+
+    /// The connection's account when it is known without a call: from the
+    /// caller identity if already fetched, else from the role its profile
+    /// assumes (when that profile is what the credentials come from).
+    pub async fn known_account(&self) -> Option<String> {
+        if let Some(id) = self.state.identity.get() {
+            return Some(id.account_id.clone());
+        }
+        let env_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|k| !k.is_empty());
+        if self.access_key.is_some() || env_keys {
+            return None;
+        }
+        self.state
+            .role_account
+            .get_or_init(|| assume_role::role_account(self.profile.as_deref()))
+            .await
+            .clone()
     }
 
     /// The regions this connection queries: the default region when `regions`
