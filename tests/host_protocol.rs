@@ -1169,3 +1169,97 @@ fn aggregator_fan_out_is_bounded_by_steampipe_max_concurrent_connections() {
     // With a bound of 1, one child finishes before the other starts.
     assert_eq!(changes(Some("1")), 1);
 }
+
+/// The metadata of each row of `step`, in arrival order.
+fn row_metadata(ev: &[Value], step: usize) -> Vec<(i64, i64, bool)> {
+    rows(ev, step)
+        .iter()
+        .map(|r| {
+            let m = &r["metadata"];
+            assert!(m.is_object(), "a row without metadata: {r}");
+            (
+                m["rows_fetched"].as_i64().unwrap(),
+                m["hydrate_calls"].as_i64().unwrap(),
+                m["cache_hit"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The metadata the FDW keeps for `connection` after `step`: its last row's.
+fn kept_metadata(ev: &[Value], step: usize, connection: &str) -> Value {
+    let end = one(ev, "execute_end", Some(step));
+    assert_eq!(end["rows_without_metadata"], 0, "{end}");
+    end["metadata"][connection].clone()
+}
+
+fn meta(rows_fetched: i64, hydrate_calls: i64, cache_hit: bool) -> Value {
+    json!({"rows_fetched": rows_fetched, "hydrate_calls": hydrate_calls, "cache_hit": cache_hit})
+}
+
+#[test]
+fn every_row_carries_scan_metadata_counted_as_the_sdk_counts_it() {
+    let uncached = |columns: &[&str], quals: Value, limit: Option<i64>| {
+        let mut r = execute("test_types", "c1", columns, quals, limit);
+        r["executeConnectionData"]["c1"]["cacheEnabled"] = json!(false);
+        json!({"op": "execute", "request": r})
+    };
+    let cached = json!({"op": "execute", "request": execute("test_types", "c1", &["id", "detail"], json!({}), None)});
+    let ids = json!({"listValue": {"values": [i(1), i(2), i(4), i(99)]}});
+    let mut agg = execute("test_types", "all", &["id"], json!({}), None);
+    agg["executeConnectionData"] =
+        json!({"c1": {"cacheEnabled": false}, "c2": {"cacheEnabled": false}});
+    let ev = run(&scenario(
+        vec![
+            connection("c1", "rows = 6\n"),
+            connection("c2", "rows = 3\n"),
+            aggregator("all", &["c1", "c2"]),
+        ],
+        vec![
+            // 0: a List without hydrated columns
+            uncached(&["id", "name"], json!({}), None),
+            // 1: with the hydrated column: one call per row
+            uncached(&["id", "detail"], json!({}), None),
+            // 2: a limit
+            uncached(&["id", "detail"], json!({}), Some(2)),
+            // 3: a Get over an IN list: the SDK says 1 row fetched
+            uncached(
+                &["id", "detail"],
+                json!({"id": {"quals": [{"fieldName": "id", "stringValue": "=", "value": ids}]}}),
+                None,
+            ),
+            // 4, 5: cached: the first scan fetches, the repeat is a cache hit
+            cached.clone(),
+            cached,
+            // 6: an aggregator: each child counts apart
+            json!({"op": "execute", "request": agg}),
+        ],
+    ));
+    // Each row: the counters as they stand when it is sent.
+    let m0 = row_metadata(&ev, 0);
+    assert_eq!(
+        m0,
+        (1..=6).map(|n| (n, 0, false)).collect::<Vec<_>>(),
+        "rows fetched so far, no hydrate call"
+    );
+    assert_eq!(kept_metadata(&ev, 0, "c1"), meta(6, 0, false));
+    let m1 = row_metadata(&ev, 1);
+    for (k, (fetched, hydrates, hit)) in m1.iter().enumerate() {
+        assert_eq!(*fetched, k as i64 + 1);
+        assert!(*hydrates > k as i64 && *hydrates <= 6, "{m1:?}");
+        assert!(!hit);
+    }
+    assert_eq!(kept_metadata(&ev, 1, "c1"), meta(6, 6, false));
+    assert_eq!(kept_metadata(&ev, 2, "c1")["rows_fetched"], 2);
+    assert_eq!(rows(&ev, 3).len(), 3);
+    assert!(row_metadata(&ev, 3).iter().all(|m| m.0 == 1));
+    assert_eq!(kept_metadata(&ev, 3, "c1"), meta(1, 3, false));
+    assert_eq!(kept_metadata(&ev, 4, "c1"), meta(6, 6, false));
+    assert_eq!(
+        row_metadata(&ev, 5),
+        (1..=6).map(|n| (n, 0, true)).collect::<Vec<_>>(),
+        "a cached answer: rows counted as streamed, no hydrate call"
+    );
+    assert_eq!(kept_metadata(&ev, 6, "c1"), meta(6, 0, false));
+    assert_eq!(kept_metadata(&ev, 6, "c2"), meta(3, 0, false));
+}

@@ -84,6 +84,12 @@ fn scan(columns: &[&str], quals: Value, limit: Option<i64>) -> Value {
     json!({"op": "execute", "request": req})
 }
 
+/// A scan the query cache may serve (the host enables the cache, TTL 300 s).
+fn cached_scan(columns: &[&str], quals: Value) -> Value {
+    let req = execute("aws_ec2_instance", "aws", columns, quals, None);
+    json!({"op": "execute", "request": req})
+}
+
 fn eq(column: &str, v: &str) -> Value {
     qual(column, "=", Some(json!({ "stringValue": v })))
 }
@@ -517,6 +523,24 @@ fn cases(seeded: &Value, columns: &[(String, bool)]) -> Vec<Case> {
                        "message": "You are not authorized to perform this operation."}]),
         ),
     );
+    // Scan metadata of a cached answer: each question asked twice in one
+    // process, the second served from the query cache.
+    out.push(
+        case(
+            "cached repeat, all non-hydrated columns",
+            cached_scan(&plain, json!({})),
+        )
+        .regions(&["us-east-1", "eu-west-1"])
+        .repeat(),
+    );
+    out.push(
+        case(
+            "cached repeat, user_data and region (hydrated)",
+            cached_scan(&["instance_id", "user_data", "region"], json!({})),
+        )
+        .regions(&["eu-west-1"])
+        .repeat(),
+    );
     out
 }
 
@@ -533,7 +557,7 @@ fn ask(plugin: &Path, c: &Case) -> Value {
         .map(|r| FaultProxy::start(&moto.endpoint, r.clone()));
     let endpoint = proxy.as_ref().map_or(&moto.endpoint, |p| &p.endpoint);
     moto.start_recording();
-    let sc = scenario(plugin, &config(endpoint, c), &c.step);
+    let sc = scenario(plugin, &config(endpoint, c), &c.step, c.repeat);
     // A harness failure (sphost's deadline, a missing event) is this case's
     // answer, not the end of the comparison.
     let ev = match std::panic::catch_unwind(|| run(&sc)) {
@@ -619,15 +643,119 @@ fn ask(plugin: &Path, c: &Case) -> Value {
         }),
         "bad_rows": end["bad_rows"],
         "count": rows.len(),
+        // The scan metadata the FDW keeps: each connection's last row's.
+        "metadata": end["metadata"],
+        "rows_without_metadata": end["rows_without_metadata"],
     });
+    if c.repeat {
+        let again = one(&ev, "execute_end", Some(1));
+        answer["repeat"] = json!({
+            "end": again["end"],
+            "count": again["rows"],
+            "metadata": again["metadata"],
+            "rows_without_metadata": again["rows_without_metadata"],
+        });
+    }
     if !c.count_only {
         answer["rows"] = Value::Array(rows);
     }
     answer
 }
 
-/// The differences between two answers, one line each.
-fn differences(go: &Value, ours: &Value) -> Vec<String> {
+/// The hydrate calls the Go plugin makes for values ours has at hand: the
+/// ARN (built from the item and the connection's partition and account) and
+/// the common columns (region, partition, account id, known per connection
+/// and region). Ours makes no call for them, so they are not in its
+/// `hydrate_calls` (docs/compatibility.md).
+const GO_ONLY_HYDRATES: [&str; 2] = ["getEc2InstanceARN", "getCommonColumns"];
+
+/// The hydrate functions a case's columns need, by the schema (both report
+/// the same names): (all of them, those only the Go plugin calls).
+fn asked_hydrates(table: &Value, c: &Case) -> (usize, usize) {
+    let asked: BTreeSet<&str> = c.step["request"]["queryContext"]["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let hydrates: BTreeSet<&str> = table["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|col| col["name"].as_str().is_some_and(|n| asked.contains(n)))
+        .filter_map(|col| col["hydrate"].as_str().filter(|h| !h.is_empty()))
+        .collect();
+    let go_only = hydrates
+        .iter()
+        .filter(|h| GO_ONLY_HYDRATES.contains(h))
+        .count();
+    (hydrates.len(), go_only)
+}
+
+/// The scan metadata compared: per connection, `rows_fetched` and
+/// `cache_hit` equal; `hydrate_calls` by the SDK's rule (each row, one call
+/// per hydrate function its columns need), which the Go plugin must follow
+/// with its hydrates and ours with its own; a repeat's metadata equal.
+fn metadata_differences(go: &Value, ours: &Value, hydrates: (usize, usize)) -> Vec<String> {
+    let mut out = Vec::new();
+    let (gm, om) = (&go["metadata"], &ours["metadata"]);
+    let conns = |m: &Value| -> BTreeSet<String> {
+        m.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    if !gm.is_object() {
+        return vec![format!("the recording has no scan metadata; {RERECORD}")];
+    }
+    if conns(gm) != conns(om) {
+        out.push(format!("metadata: go {gm}, ours {om}"));
+        return out;
+    }
+    for k in ["rows_without_metadata", "repeat"] {
+        if go.get(k) != ours.get(k) {
+            out.push(format!(
+                "{k}: go {}, ours {}",
+                go.get(k).unwrap_or(&Value::Null),
+                ours.get(k).unwrap_or(&Value::Null)
+            ));
+        }
+    }
+    let rows = go["count"].as_u64().unwrap_or(0) as i64;
+    let (all, go_only) = (hydrates.0 as i64, hydrates.1 as i64);
+    for conn in conns(gm) {
+        let (g, o) = (&gm[&conn], &om[&conn]);
+        for k in ["rows_fetched", "cache_hit"] {
+            if g[k] != o[k] {
+                out.push(format!("metadata {conn} {k}: go {}, ours {}", g[k], o[k]));
+            }
+        }
+        // A failed scan stops wherever it was; only a complete one has a
+        // count to check.
+        if go["end"] != "eof" {
+            continue;
+        }
+        let (gh, oh) = (
+            g["hydrate_calls"].as_i64().unwrap_or(-1),
+            o["hydrate_calls"].as_i64().unwrap_or(-1),
+        );
+        if gh != rows * all {
+            out.push(format!(
+                "metadata {conn} hydrate_calls: go {gh}, not {rows} rows x {all} hydrates"
+            ));
+        }
+        if oh != rows * (all - go_only) {
+            out.push(format!(
+                "metadata {conn} hydrate_calls: ours {oh}, not {rows} rows x {} hydrates",
+                all - go_only
+            ));
+        }
+    }
+    out
+}
+
+/// The differences between two answers, one line each; `hydrates` as
+/// [`asked_hydrates`] gives them.
+fn differences(go: &Value, ours: &Value, hydrates: (usize, usize)) -> Vec<String> {
     let mut out = Vec::new();
     if go.get("table").is_some() {
         let gt = &go["table"];
@@ -687,6 +815,7 @@ fn differences(go: &Value, ours: &Value) -> Vec<String> {
             out.push(format!("{k}: go {}, ours {}", go[k], ours[k]));
         }
     }
+    out.extend(metadata_differences(go, ours, hydrates));
     if let Some(d) = go.get("digests") {
         let (gd, od) = (d.as_object().unwrap(), ours["digests"].as_object());
         let od = od.cloned().unwrap_or_default();
@@ -807,7 +936,7 @@ fn go_plugin_and_ours_answer_alike() {
             tg.as_secs_f64(),
             (t.elapsed() - tg).as_secs_f64()
         );
-        let d = differences(&g, &o);
+        let d = differences(&g, &o, asked_hydrates(&go_schema["table"], c));
         if !d.is_empty() {
             diffs.insert(c.name.clone(), d);
         }
@@ -852,7 +981,11 @@ fn ours_answers_as_the_recorded_go_plugin() {
     let mut diffs = BTreeMap::new();
     for c in &cases {
         let o = recorded(&ask(&our_plugin(), c), c);
-        let d = differences(&answers[&c.name], &o);
+        let d = differences(
+            &answers[&c.name],
+            &o,
+            asked_hydrates(&answers["schema"]["table"], c),
+        );
         if !d.is_empty() {
             diffs.insert(c.name.clone(), d);
         }

@@ -147,6 +147,29 @@ fn the_cache_follows_host_and_scan_settings_and_its_ttl() {
         ],
     ));
     assert_eq!(describe_calls(key), 4, "fetched, served, expired, fetched");
+    // Rows cached longer ago than the scan's TTL do not serve it: after
+    // `.cache clear` the FDW sends the seconds since the clear as the TTL.
+    let key = "AKIDCACHECLEARTIME";
+    let ev = run(&scenario_for(
+        key,
+        vec![
+            with_cache(scan(&["instance_id"], None), true, "300"),
+            json!({"op": "sleep", "ms": 1300}),
+            with_cache(scan(&["instance_id"], None), true, "1"),
+            with_cache(scan(&["instance_id"], None), true, "300"),
+        ],
+    ));
+    assert_eq!(
+        describe_calls(key),
+        4,
+        "fetched, too old for a 1 s TTL so fetched, then served"
+    );
+    let hit =
+        |step: usize| one(&ev, "execute_end", Some(step))["metadata"]["aws"]["cache_hit"].clone();
+    assert_eq!(
+        [hit(0), hit(2), hit(3)],
+        [json!(false), json!(false), json!(true)]
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use tokio::sync::OnceCell;
 
+use crate::aws::assume_role;
 use crate::aws::common::CallerIdentity;
 use crate::aws::config::AwsConnection;
 use crate::aws::errors::{AwsError, ErrorContext, IncompleteAnswer};
@@ -61,6 +62,7 @@ pub struct ConnectionState {
     default_region: OnceCell<String>,
     sdk: OnceCell<SdkConfig>,
     identity: OnceCell<Arc<CallerIdentity>>,
+    role_account: OnceCell<Option<String>>,
     regions: OnceCell<Arc<Vec<String>>>,
     ec2: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
     autoscaling: Mutex<HashMap<String, aws_sdk_autoscaling::Client>>,
@@ -108,13 +110,20 @@ impl AwsConnection {
                 let timeouts = TimeoutConfig::builder()
                     .operation_attempt_timeout(attempt_timeout())
                     .build();
-                let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                    .region(Region::new(region))
-                    .retry_config(retry)
-                    .timeout_config(timeouts);
-                if let Some(p) = &self.profile {
-                    loader = loader.profile_name(p);
-                }
+                let defaults = || {
+                    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                        .region(Region::new(region.clone()))
+                        .retry_config(retry.clone())
+                        .timeout_config(timeouts.clone());
+                    if let Some(p) = &self.profile {
+                        loader = loader.profile_name(p);
+                    }
+                    if let Some(u) = &self.endpoint_url {
+                        loader = loader.endpoint_url(u);
+                    }
+                    loader
+                };
+                let mut loader = defaults();
                 if let (Some(a), Some(s)) = (&self.access_key, &self.secret_key) {
                     loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new(
                         a.expose(),
@@ -124,8 +133,16 @@ impl AwsConnection {
                         "steampipe-connection-config",
                     ));
                 }
-                if let Some(u) = &self.endpoint_url {
-                    loader = loader.endpoint_url(u);
+                // aws-config would assume a profile's role at AWS's STS
+                // whatever the endpoint (see assume_role.rs). Keys in the
+                // environment come first in its chain; then it is not used.
+                let env_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|k| !k.is_empty());
+                if self.endpoint_url.is_some() && self.access_key.is_none() && !env_keys {
+                    let sts = defaults().no_credentials().load().await;
+                    let profile = self.profile.as_deref();
+                    if let Some(p) = assume_role::through_endpoint(profile, &sts).await {
+                        loader = loader.credentials_provider(p);
+                    }
                 }
                 loader.load().await
             })
@@ -188,6 +205,24 @@ impl AwsConnection {
             })
             .await
             .cloned()
+    }
+
+    /// The connection's account when it is known without a call: from the
+    /// caller identity if already fetched, else from the role its profile
+    /// assumes (when that profile is what the credentials come from).
+    pub async fn known_account(&self) -> Option<String> {
+        if let Some(id) = self.state.identity.get() {
+            return Some(id.account_id.clone());
+        }
+        let env_keys = std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|k| !k.is_empty());
+        if self.access_key.is_some() || env_keys {
+            return None;
+        }
+        self.state
+            .role_account
+            .get_or_init(|| assume_role::role_account(self.profile.as_deref()))
+            .await
+            .clone()
     }
 
     /// The regions this connection queries: the default region when `regions`

@@ -5,6 +5,7 @@
 //! JSON writers (`ec2_json`) and one file per table. Knows nothing of gRPC or
 //! go-plugin.
 
+mod assume_role;
 pub mod autoscaling_json;
 pub mod client;
 pub mod common;
@@ -49,6 +50,11 @@ pub fn plugin() -> Plugin<AwsConnection> {
     Plugin::new("aws", tables())
         .with_sdk_version(SDK_VERSION)
         .with_connection_key_column("account_id", |c: Arc<AwsConnection>| async move {
+            // A profile that assumes a role names its account: no STS call
+            // to prune a connection the qual excludes.
+            if let Some(account) = c.known_account().await {
+                return Ok(account);
+            }
             c.identity()
                 .await
                 .map(|id| id.account_id.clone())

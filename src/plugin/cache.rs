@@ -125,18 +125,24 @@ impl QueryCache {
     /// scan with the same quals whose columns cover these and whose limit (if
     /// any) is no smaller; else from a complete (unlimited) scan with fewer
     /// quals whose columns cover these, if `usable(its columns, extra quals)`
-    /// says the rows can be filtered by the extra quals.
+    /// says the rows can be filtered by the extra quals. Only rows cached at
+    /// most `max_age` ago (the scan's TTL) serve it, as the SDK's
+    /// `satisfiesTtl`: that is how Steampipe's `.cache clear` and a lower
+    /// `.cache_ttl` take effect (the FDW shortens the TTL it sends).
     pub fn get(
         &self,
         key: &CacheKey,
         columns: &[String],
         limit: Option<u64>,
+        max_age: Duration,
         usable: impl Fn(&[String], &[Vec<u8>]) -> bool,
     ) -> Option<Hit> {
         let now = Instant::now();
         let mut entries = self.entries.lock().expect("cache lock");
-        let covers =
-            |e: &Entry| columns.is_empty() || columns.iter().all(|c| e.columns.contains(c));
+        let covers = |e: &Entry| {
+            now.duration_since(e.inserted) <= max_age
+                && (columns.is_empty() || columns.iter().all(|c| e.columns.contains(c)))
+        };
         if let Some(list) = entries.get_mut(key) {
             list.retain(|e| e.expires > now);
             let hit = list.iter().find(|e| {
@@ -263,6 +269,35 @@ mod tests {
         }
     }
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn rows_older_than_the_scans_ttl_do_not_serve_it() {
+        let c = QueryCache::default();
+        let k = CacheKey::new("c", "t", &HashMap::new());
+        let cols = vec!["a".to_string()];
+        c.put(
+            k.clone(),
+            cols.clone(),
+            None,
+            vec![row(1)],
+            HOUR,
+            DEFAULT_MAX_BYTES,
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(c.get(&k, &cols, None, HOUR, |_, _| true).is_some());
+        assert!(
+            c.get(&k, &cols, None, Duration::from_millis(10), |_, _| true)
+                .is_none(),
+            "cached before the cache was cleared (a TTL shorter than their age)"
+        );
+        let strict = CacheKey::new("c", "t", &quals(&[("a", "=", "x")]));
+        assert!(c.get(&strict, &cols, None, HOUR, |_, _| true).is_some());
+        assert!(c
+            .get(&strict, &cols, None, Duration::ZERO, |_, _| true)
+            .is_none());
+    }
+
     #[test]
     fn a_scan_is_served_by_one_with_more_columns_and_no_smaller_limit() {
         let c = QueryCache::default();
@@ -275,16 +310,24 @@ mod tests {
             Duration::from_secs(60),
             DEFAULT_MAX_BYTES,
         );
-        assert!(c.get(&k, &["a".into()], Some(5), |_, _| true).is_some());
+        assert!(c
+            .get(&k, &["a".into()], Some(5), HOUR, |_, _| true)
+            .is_some());
         assert!(
-            c.get(&k, &["a".into()], None, |_, _| true).is_none(),
+            c.get(&k, &["a".into()], None, HOUR, |_, _| true).is_none(),
             "a limited scan cannot serve an unlimited one"
         );
-        assert!(c.get(&k, &["z".into()], Some(5), |_, _| true).is_none());
+        assert!(c
+            .get(&k, &["z".into()], Some(5), HOUR, |_, _| true)
+            .is_none());
         let other = CacheKey::new("c2", "t", &HashMap::new());
-        assert!(c.get(&other, &["a".into()], Some(5), |_, _| true).is_none());
+        assert!(c
+            .get(&other, &["a".into()], Some(5), HOUR, |_, _| true)
+            .is_none());
         c.clear_connection("c");
-        assert!(c.get(&k, &["a".into()], Some(5), |_, _| true).is_none());
+        assert!(c
+            .get(&k, &["a".into()], Some(5), HOUR, |_, _| true)
+            .is_none());
     }
 
     fn quals(list: &[(&str, &str, &str)]) -> HashMap<String, pb::Quals> {
@@ -321,21 +364,25 @@ mod tests {
             DEFAULT_MAX_BYTES,
         );
         let hit = c
-            .get(&strict, &["a".into()], Some(1), |_, _| true)
+            .get(&strict, &["a".into()], Some(1), HOUR, |_, _| true)
             .expect("served");
         assert_eq!(hit.extra.len(), 1);
         let (col, q) = decode_part(&hit.extra[0]).unwrap();
         assert_eq!(col, "state");
         assert_eq!(q.field_name, "state");
         // The cached scan had a qual the request lacks: its rows are too few.
-        assert!(c.get(&other, &["a".into()], None, |_, _| true).is_none());
         assert!(c
-            .get(&loose, &["a".into()], None, |_, _| true)
+            .get(&other, &["a".into()], None, HOUR, |_, _| true)
+            .is_none());
+        assert!(c
+            .get(&loose, &["a".into()], None, HOUR, |_, _| true)
             .unwrap()
             .extra
             .is_empty());
         // The caller refuses what it cannot filter.
-        assert!(c.get(&strict, &["a".into()], None, |_, _| false).is_none());
+        assert!(c
+            .get(&strict, &["a".into()], None, HOUR, |_, _| false)
+            .is_none());
         // A limited scan is not complete: it serves no stricter scan.
         let c = QueryCache::default();
         c.put(
@@ -346,7 +393,9 @@ mod tests {
             ttl,
             DEFAULT_MAX_BYTES,
         );
-        assert!(c.get(&strict, &["a".into()], None, |_, _| true).is_none());
+        assert!(c
+            .get(&strict, &["a".into()], None, HOUR, |_, _| true)
+            .is_none());
     }
 
     #[test]
@@ -363,7 +412,10 @@ mod tests {
             DEFAULT_MAX_BYTES,
         );
         std::thread::sleep(Duration::from_millis(5));
-        assert!(c.get(&k1, &[], None, |_, _| true).is_none(), "expired");
+        assert!(
+            c.get(&k1, &[], None, HOUR, |_, _| true).is_none(),
+            "expired"
+        );
         let one = row(1).encoded_len();
         c.put(
             k1.clone(),
@@ -381,8 +433,11 @@ mod tests {
             Duration::from_secs(60),
             one,
         );
-        assert!(c.get(&k1, &[], None, |_, _| true).is_none(), "evicted");
-        assert!(c.get(&k2, &[], None, |_, _| true).is_some());
+        assert!(
+            c.get(&k1, &[], None, HOUR, |_, _| true).is_none(),
+            "evicted"
+        );
+        assert!(c.get(&k2, &[], None, HOUR, |_, _| true).is_some());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod metadata;
 pub mod plan;
 pub mod quals;
 pub mod server;

@@ -15,6 +15,7 @@ use crate::pb::steampipe as pb;
 use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
 use crate::plugin::cache::{decode_part, CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
+use crate::plugin::metadata;
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::table::{
     AbortOnDrop, BoxError, BoxFuture, KeptRows, RowSender, Scan, ScanError, TableDef,
@@ -559,7 +560,7 @@ impl<C: ConnectionConfig> Plugin<C> {
             }),
             None => false,
         };
-        if let Some(hit) = cache.get(&key, &columns, limit, usable) {
+        if let Some(hit) = cache.get(&key, &columns, limit, ttl, usable) {
             let mut filters = extra_quals(&hit.extra).unwrap_or_default();
             filters.retain(filterable);
             tracing::debug!(
@@ -591,10 +592,11 @@ impl<C: ConnectionConfig> Plugin<C> {
                         continue;
                     }
                 }
-                tx.send(Ok(r.clone()))
-                    .await
-                    .map_err(|_| ScanError::Cancelled)?;
                 sent += 1;
+                // As the SDK's cached rows: counted as they go, no hydrate call.
+                let mut r = r.clone();
+                r.metadata = Some(metadata::cached(sent));
+                tx.send(Ok(r)).await.map_err(|_| ScanError::Cancelled)?;
             }
             return Ok(sent);
         }

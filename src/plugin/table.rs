@@ -23,6 +23,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::pb::steampipe as pb;
+use crate::plugin::metadata::ScanCounters;
 use crate::plugin::plan::{plan, KeyColumn, Plan};
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::value::{encode, encode_owned, ColumnType, Value};
@@ -825,6 +826,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             limit: scan.limit,
             ..Default::default()
         });
+        let counters = Arc::new(ScanCounters::new(matches!(plan, Plan::Get(_))));
         let mut producer = AbortOnDrop(tokio::spawn(self.clone().produce(
             plan,
             &scan,
@@ -836,7 +838,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         )));
         let consumer = self
             .clone()
-            .consume(&scan, shape, item_rx, out, progress.clone());
+            .consume(&scan, shape, item_rx, out, progress.clone(), counters);
         tokio::pin!(consumer);
 
         // How the producer ended: Some(error) if the fetch failed.
@@ -951,9 +953,11 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         connection: &Arc<C>,
         connection_name: &str,
         item: Arc<I>,
+        counters: &ScanCounters,
     ) -> Result<Option<Vec<(usize, Value)>>, ScanError> {
         let mut hydrated = Hydrated::default();
         if !shape.hydrates.is_empty() {
+            counters.hydrates_started(shape.hydrates.len());
             let calls = shape.hydrates.iter().map(|&hi| {
                 let (_, _, f) = &self.hydrates[hi];
                 let fut = f(
@@ -1015,7 +1019,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         Ok(wire::ExecuteResponse {
             row: row.finish(),
             has_row: true,
-            metadata: None,
+            metadata: Some(out.counters.snapshot()),
             connection: out.connection.clone(),
         })
     }
@@ -1027,10 +1031,11 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         mut items: mpsc::Receiver<Arc<I>>,
         out: RowSender,
         progress: Arc<Progress>,
+        counters: Arc<ScanCounters>,
     ) -> BoxFuture<(ConsumerEnd, u64)> {
         let connection = scan.connection.clone();
         let connection_name = scan.connection_name.clone();
-        let row_out = RowOut::new(&connection_name, &scan.ctx_json, out, progress);
+        let row_out = RowOut::new(&connection_name, &scan.ctx_json, out, progress, counters);
         let limit = scan.limit;
         Box::pin(async move {
             let out = row_out;
@@ -1042,7 +1047,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             if shape.hydrates.is_empty() {
                 while let Some(item) = items.recv().await {
                     let built = self
-                        .build_row(&shape, &connection, &connection_name, item)
+                        .build_row(&shape, &connection, &connection_name, item, &out.counters)
                         .await;
                     match self.deliver(&shape, built, &out, &mut size_hint).await {
                         Ok(true) => {
@@ -1061,13 +1066,15 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             let shape2 = shape.clone();
             let conn2 = connection.clone();
             let name2 = connection_name.clone();
+            let counters = out.counters.clone();
             let mut built = tokio_stream::wrappers::ReceiverStream::new(items)
                 .map(move |item| {
                     let this = this.clone();
                     let shape = shape2.clone();
                     let conn = conn2.clone();
                     let name = name2.clone();
-                    async move { this.build_row(&shape, &conn, &name, item).await }
+                    let counters = counters.clone();
+                    async move { this.build_row(&shape, &conn, &name, item, &counters).await }
                 })
                 .buffered(self.hydrate_concurrency);
             while let Some(b) = built.next().await {
@@ -1095,6 +1102,9 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         out: &RowOut,
         size_hint: &mut usize,
     ) -> Result<bool, ConsumerEnd> {
+        if built.is_ok() {
+            out.counters.fetched();
+        }
         let values = match built {
             Ok(Some(v)) => v,
             Ok(None) => {
@@ -1131,6 +1141,8 @@ struct RowOut {
     connection: Arc<str>,
     trailer: bytes::Bytes,
     progress: Arc<Progress>,
+    /// the scan metadata each row carries
+    counters: Arc<ScanCounters>,
 }
 
 impl RowOut {
@@ -1139,6 +1151,7 @@ impl RowOut {
         ctx_json: &[u8],
         tx: RowSender,
         progress: Arc<Progress>,
+        counters: Arc<ScanCounters>,
     ) -> RowOut {
         use pb::column::Value as Cell;
         let mut trailer = RowEncoder::default();
@@ -1158,6 +1171,7 @@ impl RowOut {
             connection: Arc::from(connection_name),
             trailer: trailer.finish(),
             progress,
+            counters,
         }
     }
 }

@@ -27,7 +27,8 @@ pub struct ExecuteResponse {
     pub row: Bytes,
     /// whether field 1 is present at all (a `Row`, even an empty one)
     pub has_row: bool,
-    /// `QueryMetadata` (unused by this plugin; kept for decoding)
+    /// `QueryMetadata`: the scan's counters when the row was sent (see
+    /// [`crate::plugin::metadata`])
     pub metadata: Option<pb::QueryMetadata>,
     /// the connection the row belongs to
     pub connection: Arc<str>,

@@ -145,6 +145,29 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// The URL of the emulator's own API at `path` (for a host's `http` step).
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint)
+    }
+}
+
+impl Recorded {
+    /// The requests of a recording downloaded from
+    /// `/moto-api/recorder/download-recording` (by a host's `http` step);
+    /// `None` if it is not complete JSON lines.
+    pub fn from_recording(text: &str) -> Option<Vec<Recorded>> {
+        let lines: Result<Vec<Value>, _> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect();
+        lines
+            .ok()
+            .map(|l| l.iter().filter_map(Recorded::parse).collect())
+    }
+}
+
 fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;

@@ -209,6 +209,9 @@ pub struct Case {
     /// The calls are not compared (which calls a limit cuts short is a race
     /// in the Go SDK).
     pub any_calls: bool,
+    /// Asked twice in the same process: the repeat's scan metadata is
+    /// compared too (a cached answer, when the step enables the cache).
+    pub repeat: bool,
 }
 
 impl Case {
@@ -225,6 +228,7 @@ impl Case {
             digest: false,
             postgres_filters: false,
             any_calls: false,
+            repeat: false,
         }
     }
     pub fn regions(mut self, r: &[&str]) -> Case {
@@ -257,6 +261,10 @@ impl Case {
     }
     pub fn any_calls(mut self) -> Case {
         self.any_calls = true;
+        self
+    }
+    pub fn repeat(mut self) -> Case {
+        self.repeat = true;
         self
     }
 }
@@ -361,8 +369,14 @@ pub fn config(endpoint: &str, c: &Case) -> String {
     )
 }
 
-/// A one-step sphost scenario for an AWS plugin, with a clean AWS environment.
-pub fn scenario(plugin: &Path, config: &str, step: &Value) -> Value {
+/// A one-step sphost scenario for an AWS plugin, with a clean AWS
+/// environment; with `repeat`, the step twice in the same process.
+pub fn scenario(plugin: &Path, config: &str, step: &Value, repeat: bool) -> Value {
+    let steps = if repeat {
+        vec![step.clone(), step.clone()]
+    } else {
+        vec![step.clone()]
+    };
     json!({
         "plugin": plugin,
         "env": {
@@ -374,7 +388,7 @@ pub fn scenario(plugin: &Path, config: &str, step: &Value) -> Value {
             "STEAMPIPE_LOG_LEVEL": "WARN",
         },
         "connections": [aws_connection("aws", config)],
-        "steps": [step],
+        "steps": steps,
     })
 }
 
@@ -391,7 +405,7 @@ pub fn ask(bed: &Bed, plugin: &Path, table: &Table, c: &Case) -> Value {
         .map(|r| FaultProxy::start(upstream, r.clone()));
     let endpoint = proxy.as_ref().map_or(upstream, |p| &p.endpoint);
     moto.start_recording();
-    let sc = scenario(plugin, &config(endpoint, c), &c.step);
+    let sc = scenario(plugin, &config(endpoint, c), &c.step, c.repeat);
     // A harness failure (sphost's deadline, a missing event) is this case's
     // answer, not the end of the comparison.
     let ev = match std::panic::catch_unwind(|| run(&sc)) {

@@ -68,6 +68,7 @@ type step struct {
 	Scans           int             `json:"scans"`
 	Clients         []int           `json:"clients"`
 	Ms              int             `json:"ms"`
+	URL             string          `json:"url"`
 
 	// req is the parsed Request (for rpc, execute and parallel).
 	req proto.Message
@@ -82,6 +83,7 @@ var stepKeys = map[string][]string{
 	"execute":        {"client", "request", "cancel_after_rows", "hold_ms", "quiet", "read_delay_ms"},
 	"parallel":       {"scans", "clients", "request", "read_delay_ms", "cancel_after_rows"},
 	"sleep":          {"ms"},
+	"http":           {"method", "url"},
 	"kill":           {},
 }
 
@@ -274,6 +276,13 @@ func parseStep(i int, raw json.RawMessage, clients int) (*step, error) {
 					return nil, err
 				}
 			}
+		}
+	case "http":
+		if st.Method != "GET" && st.Method != "POST" {
+			return nil, fmt.Errorf("%s: method must be GET or POST", what)
+		}
+		if !strings.HasPrefix(st.URL, "http://127.0.0.1:") {
+			return nil, fmt.Errorf("%s: url must be http://127.0.0.1:PORT/... (a test peer on loopback)", what)
 		}
 	case "message_stream":
 		if st.TimeoutMs == nil {

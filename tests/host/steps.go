@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -55,9 +56,35 @@ func (h *host) runStep(st *step) {
 	case "sleep":
 		time.Sleep(time.Duration(st.Ms) * time.Millisecond)
 		h.em.emit(newStepEvent("slept", st.index).set("ms", st.Ms))
+	case "http":
+		h.stepHTTP(st)
 	case "kill":
 		h.stepKill(st)
 	}
+}
+
+// stepHTTP makes one request to a test peer on loopback (e.g. to reset or
+// read the emulator's request recording between two scans).
+func (h *host) stepHTTP(st *step) {
+	e := newStepEvent("http", st.index).set("method", st.Method).set("url", st.URL)
+	client := &http.Client{Timeout: 30 * time.Second}
+	req, err := http.NewRequest(st.Method, st.URL, nil)
+	if err != nil {
+		h.em.emit(e.setErr(hostErrorf("%v", err)))
+		return
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		h.em.emit(e.setErr(hostErrorf("%v", err)))
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.em.emit(e.setErr(hostErrorf("%v", err)))
+		return
+	}
+	h.em.emit(e.set("status", resp.StatusCode).set("body", string(body)))
 }
 
 func (h *host) stepGetSchema(st *step) {
@@ -236,6 +263,11 @@ type scanResult struct {
 	ms          int64
 	connections map[string]int
 	digests     [][sha256.Size]byte
+	// metadata is the last ExecuteResponse.metadata per connection, which
+	// is what the FDW keeps for Steampipe's scan metadata (.timing);
+	// noMetadata counts rows that came without any.
+	metadata   map[string]*pb.QueryMetadata
+	noMetadata int
 	// endAt is when reading ended; cancelAt when the call was cancelled
 	// (zero unless end is "cancelled").
 	endAt    time.Time
@@ -252,7 +284,7 @@ type scanOptions struct {
 	cancelAfter *int
 	readDelay   time.Duration
 	keepDigest  bool
-	onRow       func(*convertedRow)
+	onRow       func(*convertedRow, *pb.QueryMetadata)
 	onBadRow    func(reason string)
 }
 
@@ -260,7 +292,7 @@ type scanOptions struct {
 // until opts.cancelAfter rows have arrived, when it cancels the call the way
 // the FDW does when Postgres stops early.
 func scan(c *sdkgrpc.PluginClient, req *pb.ExecuteRequest, opts scanOptions) *scanResult {
-	res := &scanResult{end: "eof", connections: map[string]int{}}
+	res := &scanResult{end: "eof", connections: map[string]int{}, metadata: map[string]*pb.QueryMetadata{}}
 	t0 := time.Now()
 	defer func() {
 		res.endAt = time.Now()
@@ -300,6 +332,13 @@ func scan(c *sdkgrpc.PluginClient, req *pb.ExecuteRequest, opts scanOptions) *sc
 		}
 		res.rows++
 		res.connections[resp.GetConnection()]++
+		// As the FDW does (scanIteratorBase.readPluginResult): each row's
+		// metadata replaces the connection's previous one.
+		if m := resp.GetMetadata(); m != nil {
+			res.metadata[resp.GetConnection()] = m
+		} else {
+			res.noMetadata++
+		}
 		if opts.keepDigest || opts.onRow != nil {
 			// Converting is the expensive part; quiet scans skip it.
 			row := convertResponse(resp)
@@ -307,7 +346,7 @@ func scan(c *sdkgrpc.PluginClient, req *pb.ExecuteRequest, opts scanOptions) *sc
 				res.digests = append(res.digests, row.digest())
 			}
 			if opts.onRow != nil {
-				opts.onRow(row)
+				opts.onRow(row, resp.GetMetadata())
 			}
 		}
 		if opts.cancelAfter != nil && res.rows >= *opts.cancelAfter {
@@ -337,11 +376,15 @@ func (h *host) stepExecute(st *step) {
 		},
 	}
 	if !st.Quiet {
-		opts.onRow = func(r *convertedRow) {
-			h.em.emit(newStepEvent("row", st.index).
+		opts.onRow = func(r *convertedRow, m *pb.QueryMetadata) {
+			ev := newStepEvent("row", st.index).
 				set("connection", r.Connection).
 				set("values", r.Values).
-				set("kinds", r.Kinds))
+				set("kinds", r.Kinds)
+			if m != nil {
+				ev.set("metadata", metadataJSON(m))
+			}
+			h.em.emit(ev)
 		}
 	}
 	res := scan(c.sdk, st.req.(*pb.ExecuteRequest), opts)
@@ -354,6 +397,8 @@ func (h *host) stepExecute(st *step) {
 		setErr(res.err).
 		set("ms", res.ms).
 		set("connections", res.connections).
+		set("metadata", metadataByConnection(res.metadata)).
+		set("rows_without_metadata", res.noMetadata).
 		set("t", unixSeconds(res.endAt))
 	if !res.cancelAt.IsZero() {
 		end.set("cancel_t", unixSeconds(res.cancelAt))
@@ -371,7 +416,7 @@ func (h *host) stepParallel(st *step) {
 		clientOf[k] = st.Clients[k%len(st.Clients)]
 		c, err := h.client(clientOf[k])
 		if err != nil {
-			results[k] = &scanResult{end: "error", err: err, connections: map[string]int{}}
+			results[k] = &scanResult{end: "error", err: err, connections: map[string]int{}, metadata: map[string]*pb.QueryMetadata{}}
 			continue
 		}
 		wg.Add(1)
@@ -395,6 +440,8 @@ func (h *host) stepParallel(st *step) {
 			setErr(res.err).
 			set("ms", res.ms).
 			set("connections", res.connections).
+			set("metadata", metadataByConnection(res.metadata)).
+			set("rows_without_metadata", res.noMetadata).
 			set("row_digest", rowDigest(res.digests)))
 	}
 	h.em.emit(newStepEvent("parallel_end", st.index).set("ms", time.Since(t0).Milliseconds()))
@@ -430,4 +477,24 @@ func (h *host) stepKill(st *step) {
 		set("process_gone", processGone).
 		set("socket_gone", socketGone).
 		set("forced", atomic.LoadInt32(&h.sink.forced) == 1))
+}
+
+// metadataJSON is one QueryMetadata as the tests read it (plain numbers, as
+// Steampipe's ScanMetadataRow holds them).
+func metadataJSON(m *pb.QueryMetadata) map[string]interface{} {
+	return map[string]interface{}{
+		"rows_fetched":  m.GetRowsFetched(),
+		"hydrate_calls": m.GetHydrateCalls(),
+		"cache_hit":     m.GetCacheHit(),
+	}
+}
+
+// metadataByConnection is the scan metadata per connection, as the FDW ends
+// up with it: the last row's of each connection.
+func metadataByConnection(ms map[string]*pb.QueryMetadata) map[string]interface{} {
+	out := make(map[string]interface{}, len(ms))
+	for c, m := range ms {
+		out[c] = metadataJSON(m)
+	}
+	return out
 }
