@@ -8,6 +8,7 @@ pub mod config;
 pub mod ec2_instance;
 pub mod ec2_json;
 pub mod errors;
+pub mod limiters;
 pub mod regional;
 pub mod regions;
 
@@ -32,6 +33,7 @@ pub const SDK_VERSION: &str = "5.14.0";
 pub fn plugin() -> Plugin<AwsConnection> {
     Plugin::new("aws", tables())
         .with_sdk_version(SDK_VERSION)
+        .with_rate_limiters(limiters::definitions())
         .with_connection_key_column("account_id", |c: Arc<AwsConnection>| async move {
             c.identity()
                 .await
