@@ -111,6 +111,9 @@ run_tests() {
   cargo test --test oracle_go_plugin -- --ignored --nocapture
   # The default test: ours against that recording, as CI runs it.
   cargo test --test oracle_go_plugin
+  # GetRateLimiters: turbot's plugin-defined limiters, recorded and compared.
+  flock "$LOCK" cargo test --test rate_limiters --no-run
+  cargo test --test rate_limiters -- --ignored go_plugin_rate_limiters_recording
 }
 
 run_bench() {

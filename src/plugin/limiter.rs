@@ -56,10 +56,10 @@ pub struct Definition {
 }
 
 impl Definition {
-    /// Parses a wire definition; `Err` names the limiter and what is wrong.
+    /// Parses a wire definition; `Err` says what is wrong with it.
     pub fn from_proto(p: &pb::RateLimiterDefinition) -> Result<Definition, String> {
         let name = &p.name;
-        let bad = |m: String| Err(format!("rate limiter '{name}': {m}"));
+        let bad = |m: String| Err(m);
         if name.is_empty() {
             return Err("a rate limiter without a name".into());
         }
@@ -81,12 +81,11 @@ impl Definition {
         let filter = if p.r#where.is_empty() {
             None
         } else {
-            let f = parse_filter(&p.r#where).map_err(|e| {
-                format!("rate limiter '{name}': failed to parse 'where' property: {e}")
-            })?;
+            let f = parse_filter(&p.r#where)
+                .map_err(|e| format!("failed to parse 'where' property: {e}"))?;
             // As the SDK: a trial run over no values finds unsupported operators.
             f.eval(&ScopeValues::new())
-                .map_err(|e| format!("rate limiter '{name}': 'where' property: {e}"))?;
+                .map_err(|e| format!("'where' property: {e}"))?;
             Some(f)
         };
         Ok(Definition {
@@ -250,7 +249,9 @@ impl RateLimiters {
     pub fn new(plugin: &[pb::RateLimiterDefinition]) -> Result<RateLimiters, String> {
         let plugin = plugin
             .iter()
-            .map(Definition::from_proto)
+            .map(|p| {
+                Definition::from_proto(p).map_err(|e| format!("rate limiter '{}': {e}", p.name))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RateLimiters {
             resolved: RwLock::new(plugin.clone()),
@@ -295,7 +296,11 @@ impl RateLimiters {
                     Some(r) => *r = d,
                     None => resolved.push(d),
                 },
-                Err(e) => errors.push(e),
+                // The SDK's words.
+                Err(e) => errors.push(format!(
+                    "failed to create rate limiter '{}' from config: {e}",
+                    p.name
+                )),
             }
         }
         *self.resolved.write().unwrap_or_else(|p| p.into_inner()) = resolved;
@@ -931,7 +936,6 @@ mod tests {
             ("action in ()", "failed to parse filter"),
         ] {
             let e = Definition::from_proto(&def("l1", 1.0, 1, 0, &[], w)).unwrap_err();
-            assert!(e.starts_with("rate limiter 'l1': "), "{w}: {e}");
             assert!(e.contains(want), "{w}: {e}");
         }
         // As the SDK's trial run over no values: an `and` stops at its
@@ -1000,7 +1004,10 @@ mod tests {
                 def("bad", 1.0, 1, 0, &[], "x <"),
             ])
             .unwrap_err();
-        assert!(err.contains("rate limiter 'bad'"), "{err}");
+        assert_eq!(
+            err,
+            "failed to create rate limiter 'bad' from config: failed to parse 'where' property: expected a value at offset 3"
+        );
         let names: Vec<String> = l.definitions().into_iter().map(|d| d.name).collect();
         assert_eq!(names, ["p", "u"]);
         assert_eq!(l.definitions()[0].fill_rate, 1.0);
