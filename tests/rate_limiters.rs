@@ -356,3 +356,82 @@ fn go_plugin_rate_limiters_recording() {
     .unwrap();
     assert_eq!(get_rate_limiters(ours()), theirs);
 }
+
+/// `check --config` takes the aws plugin's `limiter` blocks from the file
+/// (here on a plugin instance the connection names, `plugin.aws_limited`)
+/// and the plugin enforces them: the same 10 pages 200 ms apart, against
+/// back to back without the block. A bad block stops `check` with one line
+/// naming the file and the limiter.
+#[test]
+fn check_takes_limiter_blocks_from_its_config_file() {
+    let _t = turn();
+    let endpoint = FastEndpoint::start_paged(50, 0, &["us-east-1"], 5);
+    let dir = tempfile::tempdir().unwrap();
+    let run_check = |limiter_block: &str| {
+        let proxy = FaultProxy::start(&endpoint.endpoint, json!([]));
+        let spc = dir.path().join("aws.spc");
+        std::fs::write(
+            &spc,
+            format!(
+                "plugin \"aws_limited\" {{\n  source = \"aws\"\n{limiter_block}}}\n\
+                 connection \"aws_a\" {{\n  plugin = plugin.aws_limited\n  regions = [\"us-east-1\"]\n  endpoint_url = \"{}\"\n  access_key = \"AKIDA\"\n  secret_key = \"a\"\n}}\n",
+                proxy.endpoint
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(ours())
+            .current_dir(dir.path())
+            .args([
+                "check",
+                "control.foundational_security_ec2_8",
+                "--output",
+                "json",
+                "--config",
+            ])
+            .arg(&spc)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        let mut calls = proxy.calls("DescribeInstances");
+        calls.sort_by(|a, b| a.t.total_cmp(&b.t));
+        (out, calls)
+    };
+    let (free_out, free) = run_check("");
+    assert!(
+        matches!(free_out.status.code(), Some(0..=1)),
+        "{}",
+        String::from_utf8_lossy(&free_out.stderr)
+    );
+    let (limited_out, limited) = run_check(
+        "  limiter \"pages\" {\n    fill_rate = 5\n    bucket_size = 1\n    scope = [\"connection\", \"region\"]\n    where = \"action = 'DescribeInstances'\"\n  }\n",
+    );
+    assert_eq!(limited_out.status.code(), free_out.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&limited_out.stdout)
+            .matches("\"status\"")
+            .count(),
+        String::from_utf8_lossy(&free_out.stdout)
+            .matches("\"status\"")
+            .count(),
+        "the same results"
+    );
+    assert_eq!((free.len(), limited.len()), (10, 10));
+    eprintln!(
+        "figure: check over 10 pages: {:.2} s without the limiter block, {:.2} s with fill_rate 5",
+        span(&free),
+        span(&limited)
+    );
+    let min_gap = |c: &[ProxyEntry]| {
+        c.windows(2)
+            .map(|w| w[1].t - w[0].t)
+            .fold(f64::MAX, f64::min)
+    };
+    assert!(span(&free) < 1.0, "baseline {}", span(&free));
+    assert!(min_gap(&limited) >= 0.17, "{}", min_gap(&limited));
+
+    let (bad, _) = run_check("  limiter \"half\" {\n    fill_rate = 5\n  }\n");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(254), "{err}");
+    assert!(err.contains("limiter 'half': set a rate"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

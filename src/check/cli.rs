@@ -88,6 +88,7 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let body = hcl::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let instances = crate::check::spc_limiters::aws_plugin_labels(&body);
     let mut out = Vec::new();
     for block in body.blocks().filter(|b| b.identifier() == "connection") {
         let name = block
@@ -106,10 +107,8 @@ pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> 
                 _ => kept = kept.add_attribute(a.clone()),
             }
         }
-        let aws = plugin == "aws"
-            || plugin.ends_with("/aws")
-            || plugin.contains("/aws@")
-            || plugin.starts_with("aws@");
+        let aws = crate::check::spc_limiters::is_aws_plugin(&plugin)
+            || (plugin.strip_prefix("plugin.")).is_some_and(|p| instances.iter().any(|i| i == p));
         if !aws || is_aggregator {
             continue;
         }
@@ -317,6 +316,7 @@ fn run_with_mod(
     }
 
     // Connections.
+    let mut limiters = Vec::new();
     let connections = if args.configs.is_empty() {
         vec![connection_from_flags(args)]
     } else {
@@ -324,6 +324,11 @@ fn run_with_mod(
         for f in &args.configs {
             match connections_from_spc(f) {
                 Ok(c) => all.extend(c),
+                Err(e) => return fail(exit_code::BAD_INPUT, &e),
+            }
+            // The aws plugin's `limiter` blocks, as Steampipe passes them on.
+            match crate::check::spc_limiters::limiters_from_spc(f) {
+                Ok(l) => limiters.extend(l),
                 Err(e) => return fail(exit_code::BAD_INPUT, &e),
             }
         }
@@ -364,7 +369,12 @@ fn run_with_mod(
             )
         }
     };
-    let fetched = rt.block_on(runner::fetch(&connections, "aws_ec2_instance", &columns));
+    let fetched = rt.block_on(runner::fetch(
+        &connections,
+        &limiters,
+        "aws_ec2_instance",
+        &columns,
+    ));
     let (db, fetch_error) = match fetched {
         Ok(rows) => match runner::load_sqlite(table, "aws_ec2_instance", &rows) {
             Ok(db) => (db, None),

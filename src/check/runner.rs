@@ -162,6 +162,7 @@ pub struct ConnectionSpec {
 /// Execute path. Returns the rows.
 pub async fn fetch(
     connections: &[ConnectionSpec],
+    limiters: &[pb::RateLimiterDefinition],
     table: &str,
     columns: &[String],
 ) -> Result<Vec<pb::Row>, String> {
@@ -183,6 +184,7 @@ pub async fn fetch(
         }))
         .await
         .map_err(|s| s.message().to_string())?;
+    plugin.set_rate_limiters(limiters)?;
     // The rows are put in one fixed order (below), by region and the table's
     // key (`instance_id`): those columns are fetched even when the SQL does
     // not name them.
