@@ -9,6 +9,7 @@ pub mod ec2_instance;
 pub mod ec2_json;
 pub mod errors;
 pub mod limiters;
+pub mod profiles;
 pub mod regional;
 pub mod regions;
 
