@@ -138,6 +138,17 @@ fn parsed() -> Option<Arc<Parsed>> {
 #[allow(deprecated)]
 pub fn files_for(profile: &str) -> Option<ProfileFiles> {
     let parsed = parsed()?;
+    let (config, credentials) = sections_for(&parsed, profile)?;
+    Some(
+        ProfileFiles::builder()
+            .with_contents(ProfileFileKind::Config, config)
+            .with_contents(ProfileFileKind::Credentials, credentials)
+            .build(),
+    )
+}
+
+/// The config and credentials text `profile` needs; `None` if neither file has it.
+fn sections_for(parsed: &Parsed, profile: &str) -> Option<(String, String)> {
     let mut config = String::new();
     let mut credentials = String::new();
     let mut seen = BTreeSet::new();
@@ -178,15 +189,7 @@ pub fn files_for(profile: &str) -> Option<ProfileFiles> {
             }
         }
     }
-    if !found {
-        return None;
-    }
-    Some(
-        ProfileFiles::builder()
-            .with_contents(ProfileFileKind::Config, config)
-            .with_contents(ProfileFileKind::Credentials, credentials)
-            .build(),
-    )
+    found.then_some((config, credentials))
 }
 
 /// The profile files for a connection without a `profile` (the SDK then
@@ -222,5 +225,64 @@ mod tests {
         assert_eq!(s[1].prop("max_concurrent_requests"), None);
         assert!(s[1].text.contains("  max_concurrent_requests = 5\n"));
         assert_eq!(s[2].prop("sso_region"), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn a_profile_gets_its_sections_and_what_they_lead_to() {
+        let parsed = Parsed {
+            config: split(
+                "[default]
+region = us-east-1
+[profile a]
+role_arn = arn:aws:iam::1:role/r
+source_profile = base
+                 [profile base]
+sso_session = corp
+[sso-session corp]
+sso_region = eu-west-1
+                 [profile other]
+region = eu-west-2
+[profile loop]
+source_profile = loop
+",
+            ),
+            credentials: split(
+                "[base]
+aws_access_key_id = AKIDBASE
+[other]
+aws_access_key_id = AKIDOTHER
+[solo]
+aws_access_key_id = AKIDSOLO
+",
+            ),
+        };
+        let (config, creds) = sections_for(&parsed, "a").unwrap();
+        assert_eq!(
+            config,
+            "[profile a]
+role_arn = arn:aws:iam::1:role/r
+source_profile = base
+[profile base]
+sso_session = corp
+[sso-session corp]
+sso_region = eu-west-1
+"
+        );
+        assert_eq!(
+            creds,
+            "[base]
+aws_access_key_id = AKIDBASE
+"
+        );
+        // Only in the credentials file; the default profile; a loop ends.
+        assert_eq!(sections_for(&parsed, "solo").unwrap().0, "");
+        assert_eq!(
+            sections_for(&parsed, "default").unwrap().0,
+            "[default]
+region = us-east-1
+"
+        );
+        assert!(sections_for(&parsed, "loop").is_some());
+        assert!(sections_for(&parsed, "missing").is_none());
     }
 }

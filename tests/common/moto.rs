@@ -318,6 +318,8 @@ pub struct ProxyEntry {
     /// unix time, seconds, when the proxy was done with it (answered or
     /// dropped); `None` while in flight
     pub t_end: Option<f64>,
+    /// the access key id that signed it
+    pub key: String,
 }
 
 impl FaultProxy {
@@ -366,6 +368,7 @@ impl FaultProxy {
                 attempt: v["attempt"].as_u64(),
                 invocation: v["invocation"].as_str().map(str::to_string),
                 t_end: v["seq"].as_u64().and_then(|s| ends.get(&s).copied()),
+                key: v["key"].as_str().unwrap_or_default().to_string(),
             })
             .collect()
     }
