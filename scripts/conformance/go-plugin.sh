@@ -114,6 +114,9 @@ run_tests() {
   flock "$LOCK" cargo test --test oracle_ec2_launch_template --no-run && cargo test --test oracle_ec2_launch_template -- --include-ignored --test-threads 1
   flock "$LOCK" cargo test --test oracle_ec2_ami --no-run && cargo test --test oracle_ec2_ami -- --include-ignored --test-threads 1
   flock "$LOCK" cargo test --test oracle_ec2_launch_configuration --no-run && cargo test --test oracle_ec2_launch_configuration -- --include-ignored --test-threads 1
+  # GetRateLimiters: turbot's plugin-defined limiters, recorded and compared.
+  flock "$LOCK" cargo test --test rate_limiters --no-run
+  cargo test --test rate_limiters -- --ignored go_plugin_rate_limiters_recording
 }
 
 run_bench() {

@@ -112,9 +112,19 @@ impl AwsConnection {
                     .build();
                 let defaults = || {
                     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                        .http_client(shared_http_client())
                         .region(Region::new(region.clone()))
                         .retry_config(retry.clone())
                         .timeout_config(timeouts.clone());
+                    // Only the sections of the files this connection uses,
+                    // parsed once per process.
+                    let files = match &self.profile {
+                        Some(p) => crate::aws::profiles::files_for(p),
+                        None => crate::aws::profiles::files_without_profile(),
+                    };
+                    if let Some(files) = files {
+                        loader = loader.profile_files(files);
+                    }
                     if let Some(p) = &self.profile {
                         loader = loader.profile_name(p);
                     }
@@ -174,6 +184,7 @@ impl AwsConnection {
         let conf = aws_sdk_autoscaling::config::Builder::from(self.sdk_config().await)
             .region(Region::new(region.to_string()))
             .interceptor(CompleteXml)
+            .interceptor(ErrorContext)
             .build();
         keep(
             &self.state.autoscaling,
@@ -274,6 +285,35 @@ impl AwsConnection {
     }
 }
 
+/// The one HTTP client of the process, shared by every connection, region
+/// and service: the SDK's default (hyper 1, rustls on aws-lc, the trusted
+/// roots of the system, a proxy from the environment), built once. Left to
+/// itself the SDK builds one per service client, each with its own
+/// connection pool and TLS configuration (the parsed trusted roots): with a
+/// thousand connections that was over a gigabyte and most of a scan's time.
+/// Its connectors are kept per connector settings (the timeouts), so
+/// connections with other timeouts still get theirs.
+fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    static CLIENT: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            Builder::new().build_with_connector_fn(|settings, components| {
+                let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ));
+                b.set_connector_settings(settings.cloned());
+                if let Some(c) = components {
+                    b.set_sleep_impl(c.sleep_impl());
+                }
+                b.set_proxy_config(Some(ProxyConfig::from_env()));
+                b.build()
+            })
+        })
+        .clone()
+}
+
 /// A client made earlier for `region`. (A poisoned lock only means another
 /// thread panicked while inserting: the map itself is still whole.)
 fn cached<T: Clone>(m: &Mutex<HashMap<String, T>>, region: &str) -> Option<T> {
@@ -303,6 +343,13 @@ async fn resolve_sdk_region(profile: Option<&str>) -> Option<String> {
         }
     }
     let mut provider = aws_config::profile::ProfileFileRegionProvider::builder();
+    let files = match profile {
+        Some(p) => crate::aws::profiles::files_for(p),
+        None => crate::aws::profiles::files_without_profile(),
+    };
+    if let Some(files) = files {
+        provider = provider.profile_files(files);
+    }
     if let Some(p) = profile {
         provider = provider.profile_name(p);
     }

@@ -205,7 +205,7 @@ fn attribute(
     hydrate: &'static str,
     name: InstanceAttributeName,
 ) -> Hydrate<Attr> {
-    t.hydrate(hydrate, move |req, x: Arc<Ec2Instance>| {
+    let h = t.hydrate(hydrate, move |req, x: Arc<Ec2Instance>| {
         let name = name.clone();
         async move {
             let c = RegionCall::of(&req, &x);
@@ -219,7 +219,14 @@ fn attribute(
                 .await;
             c.answer("DescribeInstanceAttribute", &[], out)
         }
-    })
+    });
+    t.hydrate_tags(&h, &tags("DescribeInstanceAttribute"));
+    h
+}
+
+/// The rate-limiter tags of turbot's plugin for an EC2 call.
+fn tags(action: &'static str) -> [(&'static str, &'static str); 2] {
+    [("service", "ec2"), ("action", action)]
 }
 
 /// The table.
@@ -274,6 +281,8 @@ pub fn table() -> RegionalTable<Instance> {
         Ok(c.answer("DescribeInstanceStatus", &[], out)?
             .and_then(|o| o.instance_statuses?.first().map(j::instance_status)))
     });
+    t.hydrate_tags(&template_data, &tags("GetLaunchTemplateData"));
+    t.hydrate_tags(&status, &tags("DescribeInstanceStatus"));
     t.column("instance_id", T::String, "The ID of the instance.", |x| {
         s(&x.instance_id)
     });
@@ -860,6 +869,8 @@ pub fn table() -> RegionalTable<Instance> {
     .reports_hydrate("getEc2InstanceARN");
     regional_columns(&mut t);
     t.get(vec![KeyColumn::required("instance_id")], get_instance);
+    t.get_tags("getEc2Instance", &tags("DescribeInstances"));
+    t.list_tags("listEc2Instance", &tags("DescribeInstances"));
     let list_keys = LIST_FILTERS.iter().map(|(c, _)| KeyColumn::optional(c));
     t.list(list_keys.collect(), list_instances)
         // One page of instances may wait while the next page is fetched.

@@ -18,6 +18,8 @@ pub mod ec2_launch_configuration;
 pub mod ec2_launch_template;
 pub mod ec2_launch_template_version;
 pub mod errors;
+pub mod limiters;
+pub mod profiles;
 pub mod regional;
 pub mod regions;
 
@@ -49,6 +51,7 @@ pub const SDK_VERSION: &str = "5.14.0";
 pub fn plugin() -> Plugin<AwsConnection> {
     Plugin::new("aws", tables())
         .with_sdk_version(SDK_VERSION)
+        .with_rate_limiters(limiters::definitions())
         .with_connection_key_column("account_id", |c: Arc<AwsConnection>| async move {
             // A profile that assumes a role names its account: no STS call
             // to prune a connection the qual excludes.

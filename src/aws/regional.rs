@@ -89,6 +89,8 @@ pub fn regional_columns<R: Send + Sync + 'static>(t: &mut RegionalTable<R>) {
         |x| Value::from(x.identity.account_id.clone()),
     )
     .reports_hydrate("getCommonColumns");
+    // An item's region is the matrix value its hydrate calls' limiters see.
+    t.matrix_scope(|x| vec![("region", x.region.clone())]);
 }
 
 /// One connection in one region: what a table's API call needs.
@@ -196,6 +198,7 @@ where
         operation,
     );
     let page = &page;
+    let limiter = &req.limiter;
     let runs = regions.into_iter().map(|region| {
         let call = RegionCall {
             conn: conn.clone(),
@@ -204,8 +207,14 @@ where
         let sink = sink.clone();
         let identity = identity.clone();
         async move {
+            // As the SDK: the List call's limiters are waited on once when
+            // the call starts, and again before each page (the Go tables'
+            // `d.WaitForListRateLimit` in their paging loop).
+            let matrix = [("region", call.region.as_str())];
+            limiter.wait(&matrix).await;
             let mut token: Option<String> = None;
             loop {
+                limiter.wait(&matrix).await;
                 let sent = token.clone();
                 let Some((items, next)) =
                     call.answer(operation, ignore, page(call.clone(), token).await)?
@@ -267,7 +276,9 @@ where
                 region,
             };
             let fut = call(c.clone());
+            let limiter = &req.limiter;
             async move {
+                limiter.wait(&[("region", c.region.as_str())]).await;
                 let found = c.answer(operation, ignore, fut.await)?.flatten();
                 Ok::<_, BoxError>(found.map(|item| (item, c.region)))
             }

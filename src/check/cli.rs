@@ -118,6 +118,7 @@ pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> 
             Some((label.clone(), source.unwrap_or(label)))
         })
         .collect();
+    let instances = crate::check::spc_limiters::aws_plugin_labels(&body);
     let mut out = Vec::new();
     for block in body.blocks().filter(|b| b.identifier() == "connection") {
         let name = block
@@ -144,10 +145,8 @@ pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> 
                 _ => kept = kept.add_attribute(a.clone()),
             }
         }
-        let aws = plugin == "aws"
-            || plugin.ends_with("/aws")
-            || plugin.contains("/aws@")
-            || plugin.starts_with("aws@");
+        let aws = crate::check::spc_limiters::is_aws_plugin(&plugin)
+            || (plugin.strip_prefix("plugin.")).is_some_and(|p| instances.iter().any(|i| i == p));
         if !aws || is_aggregator {
             continue;
         }
@@ -376,6 +375,7 @@ fn run_with_mod(
     }
 
     // Connections.
+    let mut limiters = Vec::new();
     let connections = if args.configs.is_empty() {
         vec![connection_from_flags(args)]
     } else {
@@ -383,6 +383,11 @@ fn run_with_mod(
         for f in &args.configs {
             match connections_from_spc(f) {
                 Ok(c) => all.extend(c),
+                Err(e) => return fail(exit_code::BAD_INPUT, &e),
+            }
+            // The aws plugin's `limiter` blocks, as Steampipe passes them on.
+            match crate::check::spc_limiters::limiters_from_spc(f) {
+                Ok(l) => limiters.extend(l),
                 Err(e) => return fail(exit_code::BAD_INPUT, &e),
             }
         }
@@ -429,7 +434,7 @@ fn run_with_mod(
     };
     // Rows go into SQLite as they arrive; a table that could not be fetched
     // fails the controls that read it.
-    let failed = match rt.block_on(runner::load(&db, &connections, &uses)) {
+    let failed = match rt.block_on(runner::load(&db, &connections, &limiters, &uses)) {
         Ok(f) => f,
         Err(e) => {
             return fail(

@@ -12,3 +12,4 @@ pub mod output;
 pub mod powerpipe_mod;
 pub mod runner;
 pub mod snapshot_upload;
+pub mod spc_limiters;

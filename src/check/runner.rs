@@ -418,6 +418,7 @@ impl TableSink {
 pub async fn load(
     db: &rusqlite::Connection,
     connections: &[ConnectionSpec],
+    limiters: &[pb::RateLimiterDefinition],
     uses: &[TableUse],
 ) -> Result<BTreeMap<String, String>, String> {
     let plugin: Plugin<AwsConnection> = crate::aws::plugin();
@@ -454,6 +455,8 @@ pub async fn load(
         }
         return Ok(failed);
     }
+    // The aws plugin's `limiter` blocks from the `--config` files.
+    plugin.set_rate_limiters(limiters)?;
     let conn_index: std::collections::HashMap<&str, i64> = connections
         .iter()
         .enumerate()

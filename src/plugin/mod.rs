@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod config;
 pub mod metadata;
+pub mod limiter;
 pub mod plan;
 pub mod quals;
 pub mod server;
@@ -15,6 +16,7 @@ pub mod value;
 pub mod wire;
 
 pub use config::{Attributes, ConfigError, ConnectionConfig};
+pub use limiter::{CallLimiter, RateLimiters};
 pub use plan::{KeyColumn, Require};
 pub use quals::{Qual, QualMap, QualValue};
 pub use server::Plugin;

@@ -16,6 +16,7 @@ use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
 use crate::plugin::cache::{decode_part, CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
 use crate::plugin::metadata;
+use crate::plugin::limiter::RateLimiters;
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::table::{
     AbortOnDrop, BoxError, BoxFuture, KeptRows, RowSender, Scan, ScanError, TableDef,
@@ -79,8 +80,7 @@ struct Inner<C> {
     by_name: HashMap<String, usize>,
     connections: RwLock<HashMap<String, Connection<C>>>,
     cache: Mutex<CacheOptions>,
-    plugin_limiters: Vec<pb::RateLimiterDefinition>,
-    user_limiters: Mutex<Vec<pb::RateLimiterDefinition>>,
+    limiters: Arc<RateLimiters>,
     max_concurrent_connections: usize,
     query_cache: QueryCache,
     connection_keys: Vec<(String, ConnectionValueFn<C>)>,
@@ -115,8 +115,7 @@ impl<C: ConnectionConfig> Plugin<C> {
                 by_name,
                 connections: RwLock::new(HashMap::new()),
                 cache: Mutex::new(CacheOptions::default()),
-                plugin_limiters: Vec::new(),
-                user_limiters: Mutex::new(Vec::new()),
+                limiters: Arc::new(RateLimiters::default()),
                 max_concurrent_connections,
                 query_cache: QueryCache::default(),
                 connection_keys: Vec::new(),
@@ -237,13 +236,14 @@ impl<C: ConnectionConfig> Plugin<C> {
     }
 
     /// Declares the plugin's own rate limiters (answered by `GetRateLimiters`).
+    /// Panics on a definition that does not parse: a programming error
+    /// caught by the first test that builds the plugin.
     pub fn with_rate_limiters(self, defs: Vec<pb::RateLimiterDefinition>) -> Plugin<C> {
-        let mut inner = Arc::try_unwrap(self.inner)
-            .unwrap_or_else(|_| panic!("with_rate_limiters must be called before serving"));
-        inner.plugin_limiters = defs;
-        Plugin {
-            inner: Arc::new(inner),
-        }
+        let limiters =
+            RateLimiters::new(&defs).unwrap_or_else(|e| panic!("invalid plugin rate limiter: {e}"));
+        self.configure("with_rate_limiters", |inner| {
+            inner.limiters = Arc::new(limiters)
+        })
     }
 
     /// The schema every connection has (the plugin is static).
@@ -270,13 +270,19 @@ impl<C: ConnectionConfig> Plugin<C> {
         self.inner.cache.lock().expect("cache lock").clone()
     }
 
-    /// The user-defined rate limiters last received.
-    pub fn user_rate_limiters(&self) -> Vec<pb::RateLimiterDefinition> {
-        self.inner
-            .user_limiters
-            .lock()
-            .expect("limiter lock")
-            .clone()
+    /// The rate limiter definitions in force: the plugin's, overridden and
+    /// extended by those `SetRateLimiters` last sent.
+    pub fn rate_limiters(&self) -> Vec<pb::RateLimiterDefinition> {
+        self.inner.limiters.definitions()
+    }
+
+    /// `SetRateLimiters`: the user's definitions (a `limiter` block of the
+    /// plugin's config) on top of the plugin's. `Err` names each definition
+    /// that was left out, and why; the others are in force.
+    pub fn set_rate_limiters(&self, defs: &[pb::RateLimiterDefinition]) -> Result<(), String> {
+        let r = self.inner.limiters.set_user(defs);
+        tracing::debug!(count = defs.len(), "rate limiters set");
+        r
     }
 
     /// Parses one connection; aggregators carry no config of their own.
@@ -435,6 +441,9 @@ impl<C: ConnectionConfig> Plugin<C> {
             }
             let _release = Release;
             let sem = Arc::new(Semaphore::new(plugin.inner.max_concurrent_connections));
+            // No limiter in force: the calls skip resolving them.
+            let limiters =
+                (!plugin.inner.limiters.is_empty()).then(|| plugin.inner.limiters.clone());
             let mut set = JoinSet::new();
             let mut wanted = Vec::with_capacity(targets.len());
             for t in targets {
@@ -450,6 +459,7 @@ impl<C: ConnectionConfig> Plugin<C> {
                     quals: quals.clone(),
                     limit,
                     ctx_json: plugin.ctx_json(&child),
+                    limiters: limiters.clone(),
                 };
                 let table = table.clone();
                 let tx = tx.clone();
@@ -775,13 +785,12 @@ impl<C: ConnectionConfig> WrapperPlugin for Plugin<C> {
         req: Request<pb::SetRateLimitersRequest>,
     ) -> Result<Response<pb::SetRateLimitersResponse>, Status> {
         let defs = req.into_inner().definitions;
-        for d in &defs {
-            if d.name.is_empty() {
-                return Err(Status::invalid_argument("rate limiter with an empty name"));
-            }
-        }
-        tracing::debug!(count = defs.len(), "rate limiters set");
-        *self.inner.user_limiters.lock().expect("limiter lock") = defs;
+        // As the SDK: the definitions that parse are in force, and the call
+        // fails naming the others.
+        self.set_rate_limiters(&defs).map_err(|e| {
+            tracing::warn!("{e}");
+            Status::unknown(e)
+        })?;
         Ok(Response::new(pb::SetRateLimitersResponse {}))
     }
 
@@ -792,7 +801,7 @@ impl<C: ConnectionConfig> WrapperPlugin for Plugin<C> {
         // As the Go SDK answers: the limiters the plugin itself defines (the
         // host lists them as plugin-defined next to the user's own).
         Ok(Response::new(pb::GetRateLimitersResponse {
-            definitions: self.inner.plugin_limiters.clone(),
+            definitions: self.inner.limiters.plugin_definitions(),
         }))
     }
 

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::pb::steampipe as pb;
 use crate::plugin::metadata::ScanCounters;
+use crate::plugin::limiter::{CallLimiter, MultiLimiter, RateLimiters, SCOPE_FUNCTION};
 use crate::plugin::plan::{plan, KeyColumn, Plan};
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::value::{encode, encode_owned, ColumnType, Value};
@@ -159,6 +160,8 @@ pub struct ListRequest<C> {
     pub limit: Option<u64>,
     /// the columns the query needs
     pub columns: Arc<Vec<String>>,
+    /// the rate limiters of the List call: wait on it before each page
+    pub limiter: CallLimiter,
 }
 
 /// A request to a Get function: `quals` holds one `=` value per Get key column.
@@ -173,6 +176,8 @@ pub struct GetRequest<C> {
     pub all_quals: Arc<QualMap>,
     /// the columns the query needs
     pub columns: Arc<Vec<String>>,
+    /// the rate limiters of the Get call: wait on it before each call
+    pub limiter: CallLimiter,
 }
 
 /// A request to a hydrate function.
@@ -295,6 +300,23 @@ pub struct Table<C, I> {
     hydrate_concurrency: usize,
     read_ahead: usize,
     get_concurrency: usize,
+    /// rate-limiter tags: of the List and Get calls (with their Go function
+    /// names) and of hydrate calls, by hydrate index
+    list_tags: Tags,
+    get_tags: Tags,
+    hydrate_tags: Vec<(usize, Tags)>,
+    /// an item's matrix scope values (e.g. its `region`), for its hydrate calls' limiters
+    matrix: Option<MatrixFn<I>>,
+}
+
+/// Rate-limiter tags of one call: `function_name` and the declared ones.
+type Tags = Vec<(&'static str, &'static str)>;
+type MatrixFn<I> = Arc<dyn Fn(&I) -> Vec<(&'static str, String)> + Send + Sync>;
+
+fn tags_of(function_name: &'static str, tags: &[(&'static str, &'static str)]) -> Tags {
+    let mut t = tags.to_vec();
+    t.push((SCOPE_FUNCTION, function_name));
+    t
 }
 
 impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
@@ -310,7 +332,54 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             hydrate_concurrency: 10,
             read_ahead: 64,
             get_concurrency: 10,
+            list_tags: Vec::new(),
+            get_tags: Vec::new(),
+            hydrate_tags: Vec::new(),
+            matrix: None,
         }
+    }
+
+    /// The rate-limiter tags of the List call (the Go `ListConfig.Tags`),
+    /// and its Go function name (scope value `function_name`).
+    pub fn list_tags(
+        &mut self,
+        function_name: &'static str,
+        tags: &[(&'static str, &'static str)],
+    ) -> &mut Self {
+        self.list_tags = tags_of(function_name, tags);
+        self
+    }
+
+    /// The rate-limiter tags of the Get call (the Go `GetConfig.Tags`).
+    pub fn get_tags(
+        &mut self,
+        function_name: &'static str,
+        tags: &[(&'static str, &'static str)],
+    ) -> &mut Self {
+        self.get_tags = tags_of(function_name, tags);
+        self
+    }
+
+    /// The rate-limiter tags of hydrate `h` (the Go `HydrateConfig.Tags`).
+    pub fn hydrate_tags<T>(
+        &mut self,
+        h: &Hydrate<T>,
+        tags: &[(&'static str, &'static str)],
+    ) -> &mut Self {
+        self.hydrate_tags.retain(|(i, _)| *i != h.index);
+        self.hydrate_tags.push((h.index, tags_of(h.name, tags)));
+        self
+    }
+
+    /// The matrix scope values of an item (the Go matrix item the row was
+    /// listed under, e.g. its `region`), which the rate limiters of its
+    /// hydrate calls see.
+    pub fn matrix_scope<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&I) -> Vec<(&'static str, String)> + Send + Sync + 'static,
+    {
+        self.matrix = Some(Arc::new(f));
+        self
     }
 
     fn push_column(
@@ -579,6 +648,8 @@ pub struct Scan<C> {
     pub limit: Option<u64>,
     /// the `sp_ctx`/`_ctx` JSON bytes for this connection
     pub ctx_json: Arc<Vec<u8>>,
+    /// the plugin's rate limiters (`None`: no limiter is defined)
+    pub limiters: Option<Arc<RateLimiters>>,
 }
 
 /// Where rows go: the gRPC response stream, and, for a scan that will be
@@ -744,6 +815,10 @@ struct RowShape {
     extract: Vec<usize>,
     hydrates: Vec<usize>,
     filters: Vec<(usize, Vec<Qual>)>,
+    /// whether rate limiters are in play for this scan
+    limited: bool,
+    /// by hydrate index: the limiter scope of its calls in this scan
+    hydrate_limiters: Vec<(usize, CallLimiter)>,
 }
 
 impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
@@ -808,6 +883,8 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
             extract,
             hydrates,
             filters,
+            limited: false,
+            hydrate_limiters: Vec::new(),
         }
     }
 
@@ -815,7 +892,27 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let get_keys = self.get.as_ref().map(|g| g.0.as_slice());
         let list_keys = self.list.as_ref().map(|l| l.0.as_slice());
         let plan = plan(self.name, get_keys, list_keys, &scan.quals)?;
-        let shape = Arc::new(self.shape(&scan.columns, &scan.quals));
+        let mut shape = self.shape(&scan.columns, &scan.quals);
+        if scan.limiters.is_some() {
+            shape.limited = true;
+            shape.hydrate_limiters = (shape.hydrates.iter())
+                .map(|&hi| {
+                    let name = self.hydrates[hi].0;
+                    let tags = match self.hydrate_tags.iter().find(|(i, _)| *i == hi) {
+                        Some((_, t)) => t.clone(),
+                        None => vec![(SCOPE_FUNCTION, name)],
+                    };
+                    let l = CallLimiter::new(
+                        scan.limiters.clone(),
+                        &scan.connection_name,
+                        self.name,
+                        &tags,
+                    );
+                    (hi, l)
+                })
+                .collect();
+        }
+        let shape = Arc::new(shape);
         let columns = Arc::new(scan.columns.clone());
 
         let (item_tx, item_rx) = mpsc::channel::<Arc<I>>(self.read_ahead);
@@ -895,6 +992,16 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let connection_name = scan.connection_name.clone();
         let limit = scan.limit;
         let all_quals = Arc::new(scan.quals.clone());
+        let call_limiter = |tags: &Tags| {
+            CallLimiter::new(
+                scan.limiters.clone(),
+                &scan.connection_name,
+                self.name,
+                tags,
+            )
+        };
+        let get_limiter = call_limiter(&self.get_tags);
+        let list_limiter = call_limiter(&self.list_tags);
         Box::pin(async move {
             match plan {
                 Plan::Get(calls) => {
@@ -907,6 +1014,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                                 quals,
                                 all_quals: all_quals.clone(),
                                 columns: columns.clone(),
+                                limiter: get_limiter.clone(),
                             })
                         })
                         .buffer_unordered(self.get_concurrency);
@@ -932,6 +1040,7 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                                     all_quals: all_quals.clone(),
                                     limit,
                                     columns: columns.clone(),
+                                    limiter: list_limiter.clone(),
                                 },
                                 sink.clone(),
                             )
@@ -958,8 +1067,18 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
         let mut hydrated = Hydrated::default();
         if !shape.hydrates.is_empty() {
             counters.hydrates_started(shape.hydrates.len());
+            // The item's matrix values, for the hydrate calls' limiters.
+            let matrix = match (&self.matrix, shape.limited) {
+                (Some(m), true) => m(&item),
+                _ => Vec::new(),
+            };
+            let matrix: Vec<(&str, &str)> = matrix.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let calls = shape.hydrates.iter().map(|&hi| {
                 let (_, _, f) = &self.hydrates[hi];
+                let limiters = match shape.hydrate_limiters.iter().find(|(i, _)| *i == hi) {
+                    Some((_, l)) if shape.limited => l.resolve(&matrix),
+                    _ => MultiLimiter::default(),
+                };
                 let fut = f(
                     HydrateRequest {
                         connection: connection.clone(),
@@ -967,7 +1086,17 @@ impl<C: Send + Sync + 'static, I: Send + Sync + 'static> Table<C, I> {
                     },
                     item.clone(),
                 );
-                async move { fut.await.map(|v| (hi, v)) }
+                async move {
+                    // As the SDK: a slot of every concurrency cap, then the rate.
+                    let _slots = if limiters.is_empty() {
+                        None
+                    } else {
+                        let slots = limiters.acquire().await;
+                        limiters.wait().await;
+                        Some(slots)
+                    };
+                    fut.await.map(|v| (hi, v))
+                }
             });
             for r in futures::future::join_all(calls).await {
                 let (hi, v) = r.map_err(ScanError::Fetch)?;

@@ -338,6 +338,11 @@ pub struct ProxyEntry {
     pub attempt: Option<u64>,
     /// the SDK's `amz-sdk-invocation-id`: the same for every try of one call
     pub invocation: Option<String>,
+    /// unix time, seconds, when the proxy was done with it (answered or
+    /// dropped); `None` while in flight
+    pub t_end: Option<f64>,
+    /// the access key id that signed it
+    pub key: String,
 }
 
 impl FaultProxy {
@@ -364,21 +369,29 @@ impl FaultProxy {
 
     /// Every request seen so far.
     pub fn entries(&self) -> Vec<ProxyEntry> {
-        std::fs::read_to_string(self.log.path())
-            .unwrap()
+        let text = std::fs::read_to_string(self.log.path()).unwrap();
+        let lines: Vec<Value> = text
             .lines()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                ProxyEntry {
-                    action: v["action"].as_str().unwrap().to_string(),
-                    region: v["region"].as_str().unwrap().to_string(),
-                    t: v["t"].as_f64().unwrap(),
-                    faulted: v["faulted"].as_bool().unwrap(),
-                    fault: v["fault"].as_str().map(str::to_string),
-                    n: v["n"].as_u64().unwrap_or(0),
-                    attempt: v["attempt"].as_u64(),
-                    invocation: v["invocation"].as_str().map(str::to_string),
-                }
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let ends: std::collections::HashMap<u64, f64> = lines
+            .iter()
+            .filter_map(|v| Some((v["done"].as_u64()?, v["t_end"].as_f64()?)))
+            .collect();
+        lines
+            .into_iter()
+            .filter(|v| v.get("done").is_none())
+            .map(|v| ProxyEntry {
+                action: v["action"].as_str().unwrap().to_string(),
+                region: v["region"].as_str().unwrap().to_string(),
+                t: v["t"].as_f64().unwrap(),
+                faulted: v["faulted"].as_bool().unwrap(),
+                fault: v["fault"].as_str().map(str::to_string),
+                n: v["n"].as_u64().unwrap_or(0),
+                attempt: v["attempt"].as_u64(),
+                invocation: v["invocation"].as_str().map(str::to_string),
+                t_end: v["seq"].as_u64().and_then(|s| ends.get(&s).copied()),
+                key: v["key"].as_str().unwrap_or_default().to_string(),
             })
             .collect()
     }
