@@ -114,7 +114,11 @@ fn a_table_two_controls_name_is_fetched_once_and_a_control_naming_none_fetches_n
         )
     });
     assert_eq!(out.status.code(), Some(1), "{json}");
-    assert_eq!(describe_instances_calls(&moto), 1, "one scan for both controls");
+    assert_eq!(
+        describe_instances_calls(&moto),
+        1,
+        "one scan for both controls"
+    );
     let tokens = results(&json, "tokens");
     assert_eq!(tokens.len(), 4);
     for (status, reason) in &tokens {
@@ -143,7 +147,11 @@ fn a_table_two_controls_name_is_fetched_once_and_a_control_naming_none_fetches_n
         .map(|t| t.1.split(' ').next().unwrap().to_string())
         .collect();
     assert_eq!(got, alarm_then_ok, "status order, then instance id order");
-    assert_eq!(results(&json, "hop_limit").len(), 4, "upper-case table name");
+    assert_eq!(
+        results(&json, "hop_limit").len(),
+        4,
+        "upper-case table name"
+    );
 
     // A control that names no table (its name only in a string) fetches nothing.
     moto.start_recording();
@@ -152,5 +160,9 @@ fn a_table_two_controls_name_is_fetched_once_and_a_control_naming_none_fetches_n
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let controls = json["controls"].as_array().unwrap();
     assert_eq!(controls[0]["results"][0]["reason"], "from nothing");
-    assert_eq!(describe_instances_calls(&moto), 0, "no table named, none fetched");
+    assert_eq!(
+        describe_instances_calls(&moto),
+        0,
+        "no table named, none fetched"
+    );
 }

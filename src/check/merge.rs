@@ -249,7 +249,7 @@ fn control_shell(full_name: String) -> ControlRun {
 fn dimension_columns(results: &[ResultRow]) -> Vec<String> {
     results
         .first()
-        .map(|r| r.dimensions.iter().map(|(k, _)| k.clone()).collect())
+        .map(|r| r.dimensions.iter().map(|(k, _)| k.to_string()).collect())
         .unwrap_or_default()
 }
 
@@ -291,7 +291,7 @@ fn json_control(v: &Value, at: &str) -> Result<ControlRun, String> {
         let rat = format!("{at}, result {}", i + 1);
         let mut dims = Vec::new();
         for d in array(r, "dimensions", &rat)? {
-            dims.push((text(d, "key", &rat)?, cell(field(d, "value", &rat)?)));
+            dims.push((text(d, "key", &rat)?.into(), cell(field(d, "value", &rat)?)));
         }
         c.results.push(ResultRow {
             reason: cell(r.get("reason").unwrap_or(&Value::Null)),
@@ -472,7 +472,7 @@ fn snapshot_node(
                     reason: get("reason"),
                     resource: get("resource"),
                     status: status(&get("status"), &rat)?,
-                    dimensions: dims.iter().map(|d| ((*d).clone(), get(d))).collect(),
+                    dimensions: dims.iter().map(|d| (d.as_str().into(), get(d))).collect(),
                 });
             }
             c.dimension_columns = dims.into_iter().cloned().collect();
@@ -639,7 +639,7 @@ fn merge_node(into: &mut Node, from: Node, what: &str) -> Result<(), String> {
                 // lists them in Go map order): the first file's order.
                 for r in &mut rows {
                     r.dimensions
-                        .sort_by_key(|(k, _)| a.dimension_columns.iter().position(|c| c == k));
+                        .sort_by_key(|(k, _)| a.dimension_columns.iter().position(|c| **c == **k));
                 }
             }
             a.results.extend(rows);

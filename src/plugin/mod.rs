@@ -6,8 +6,8 @@
 
 pub mod cache;
 pub mod config;
-pub mod metadata;
 pub mod limiter;
+pub mod metadata;
 pub mod plan;
 pub mod quals;
 pub mod server;

@@ -15,8 +15,8 @@ use crate::pb::steampipe as pb;
 use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
 use crate::plugin::cache::{decode_part, CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
-use crate::plugin::metadata;
 use crate::plugin::limiter::RateLimiters;
+use crate::plugin::metadata;
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::table::{
     AbortOnDrop, BoxError, BoxFuture, KeptRows, RowSender, Scan, ScanError, TableDef,

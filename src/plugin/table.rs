@@ -23,8 +23,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::pb::steampipe as pb;
-use crate::plugin::metadata::ScanCounters;
 use crate::plugin::limiter::{CallLimiter, MultiLimiter, RateLimiters, SCOPE_FUNCTION};
+use crate::plugin::metadata::ScanCounters;
 use crate::plugin::plan::{plan, KeyColumn, Plan};
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::value::{encode, encode_owned, ColumnType, Value};
