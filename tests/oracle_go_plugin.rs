@@ -805,13 +805,11 @@ fn differences(go: &Value, ours: &Value, hydrates: (usize, usize)) -> Vec<String
         "bad_rows",
         "count",
     ] {
-        let mut ours_k = ours[k].clone();
-        // A Get call's error: the Go SDK names no connection, ours does (a
-        // deliberate difference, docs/compatibility.md).
-        if k == "error" && go[k]["connection"].is_null() && ours_k["connection"].is_string() {
-            ours_k["connection"] = Value::Null;
-        }
-        if go[k] != ours_k {
+        let (go_k, ours_k) = match k {
+            "error" => oracle::comparable_errors(&go[k], &ours[k]),
+            _ => (go[k].clone(), ours[k].clone()),
+        };
+        if go_k != ours_k {
             out.push(format!("{k}: go {}, ours {}", go[k], ours[k]));
         }
     }

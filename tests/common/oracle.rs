@@ -656,6 +656,32 @@ pub fn recorded(answer: &Value, table: &Table, c: &Case) -> Value {
     out
 }
 
+/// Two errors' facts made comparable: the text after gRPC's `desc = `; a
+/// Get call's error, which the Go SDK returns without the connection name,
+/// compared without ours (a deliberate difference, docs/compatibility.md).
+pub fn comparable_errors(go: &Value, ours: &Value) -> (Value, Value) {
+    let norm = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(t) = v.get("text").and_then(Value::as_str) {
+            let t = t.split_once("desc = ").map_or(t, |(_, t)| t).to_string();
+            v["text"] = json!(t);
+        }
+        if let Some(o) = v.as_object_mut() {
+            if o.get("connection").is_some_and(Value::is_null) {
+                o.remove("connection");
+            }
+        }
+        v
+    };
+    let (go, mut ours) = (norm(go), norm(ours));
+    if go.is_object() && go.get("connection").is_none() {
+        if let Some(o) = ours.as_object_mut() {
+            o.remove("connection");
+        }
+    }
+    (go, ours)
+}
+
 /// The differences between two answers (the Go plugin's first), one line each.
 pub fn differences(go: &Value, ours: &Value, table: &Table) -> Vec<String> {
     let mut out = Vec::new();
@@ -706,13 +732,11 @@ pub fn differences(go: &Value, ours: &Value, table: &Table) -> Vec<String> {
         "bad_rows",
         "count",
     ] {
-        let mut ours_k = ours.get(k).cloned().unwrap_or(Value::Null);
-        // A Get call's error: the Go SDK names no connection, ours does (a
-        // deliberate difference, docs/compatibility.md).
-        if k == "error" && go[k]["connection"].is_null() && ours_k["connection"].is_string() {
-            ours_k["connection"] = Value::Null;
-        }
-        if go.get(k).unwrap_or(&Value::Null) != &ours_k {
+        let (go_k, ours_k) = match k {
+            "error" => comparable_errors(&go[k], &ours[k]),
+            _ => (go[k].clone(), ours[k].clone()),
+        };
+        if go_k != ours_k {
             out.push(format!(
                 "{k}: go {}, ours {}",
                 go.get(k).unwrap_or(&Value::Null),
