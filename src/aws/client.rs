@@ -205,11 +205,9 @@ impl AwsConnection {
                         .interceptor(ErrorContext)
                         .build(),
                 );
-                let out = sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("GetCallerIdentity", &region, e))?;
+                let out = sts.get_caller_identity().send().await.map_err(|e| {
+                    AwsError::from_sdk("GetCallerIdentity", &region, e).for_connection(self)
+                })?;
                 CallerIdentity::from_sts(out.account(), out.arn())
                     .map(Arc::new)
                     .map_err(|m| AwsError::other("GetCallerIdentity", &region, m))
@@ -275,7 +273,7 @@ impl AwsConnection {
             .all_regions(true)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeRegions", default, e))?;
+            .map_err(|e| AwsError::from_sdk("DescribeRegions", default, e).for_connection(self))?;
         Ok(out
             .regions()
             .iter()

@@ -522,6 +522,21 @@ impl AwsError {
         }
     }
 
+    /// The error as `conn` should show it: "no credentials" for a connection
+    /// whose `profile` is in neither profile file says that instead.
+    pub fn for_connection(mut self, conn: &AwsConnection) -> AwsError {
+        if self.failure() == Failure::NoCredentials {
+            if let Some(why) = conn
+                .profile
+                .as_deref()
+                .and_then(crate::aws::profiles::missing_profile)
+            {
+                self.detail = why;
+            }
+        }
+        self
+    }
+
     /// What kind of failure this is.
     pub fn failure(&self) -> Failure {
         self.call.0
@@ -553,7 +568,7 @@ impl AwsError {
         if self.is_ignored(conn, codes) {
             Ok(None)
         } else {
-            Err(self)
+            Err(self.for_connection(conn))
         }
     }
 

@@ -132,6 +132,23 @@ fn parsed() -> Option<Arc<Parsed>> {
     Some(p)
 }
 
+/// When `profile` is in neither profile file: a sentence saying so, naming
+/// the two files, for the error a connection using it gets.
+pub fn missing_profile(profile: &str) -> Option<String> {
+    let parsed = parsed()?;
+    if sections_for(&parsed, profile).is_some() {
+        return None;
+    }
+    let show = |var: &str, default: &str| {
+        path_of(var, default).map_or_else(|| format!("${var}"), |p| p.display().to_string())
+    };
+    Some(format!(
+        "profile '{profile}' is in neither the AWS config file ({}) nor the credentials file ({}); add it there, or correct `profile` in the connection config",
+        show("AWS_CONFIG_FILE", "config"),
+        show("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    ))
+}
+
 /// The profile files for a connection using `profile`: only the sections it
 /// needs, or `None` (the SDK's default files) when the profile is in
 /// neither file.
@@ -236,11 +253,11 @@ region = us-east-1
 [profile a]
 role_arn = arn:aws:iam::1:role/r
 source_profile = base
-                 [profile base]
+[profile base]
 sso_session = corp
 [sso-session corp]
 sso_region = eu-west-1
-                 [profile other]
+[profile other]
 region = eu-west-2
 [profile loop]
 source_profile = loop
