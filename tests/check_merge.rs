@@ -181,7 +181,7 @@ fn powerpipes_own_json_merges_into_powerpipes_other_formats() {
         assert_exit(&from_pps, 1, "merge of Powerpipe's snapshot");
         let want = std::fs::read_to_string(golden_path(case, "csv")).unwrap();
         assert_eq!(
-            String::from_utf8(from_pps.stdout).unwrap(),
+            normalize("csv", &String::from_utf8(from_pps.stdout).unwrap()),
             want,
             "{}: csv from Powerpipe's snapshot",
             case.name

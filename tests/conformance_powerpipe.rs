@@ -44,14 +44,39 @@ struct Setup {
     rows: usize,
 }
 
-/// Orders rows as `check` does (runner::fetch): by region, then instance id.
+/// The tables the mod's IMDS controls read.
+const TABLES: [&str; 3] = [
+    "aws_ec2_instance",
+    "aws_ec2_launch_template_version",
+    "aws_ec2_launch_configuration",
+];
+
+/// Orders rows as `check` does (runner::TableSink): by region, then the
+/// table's get key columns, as text ("" for a value that is not a string).
 /// Real Steampipe hands Powerpipe rows in arrival order, which varies from
 /// run to run (regions are scanned concurrently, rows built concurrently);
 /// both tools here use this one order.
-fn check_row_order(rows: &mut [Value]) {
+fn check_row_order(table: &Value, rows: &mut [Value]) {
+    let mut order = vec!["region".to_string()];
+    for k in table["getCallKeyColumnList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        order.push(k["name"].as_str().unwrap().to_string());
+    }
+    let columns: Vec<&str> = table["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    order.retain(|c| columns.contains(&c.as_str()));
     rows.sort_by_key(|r| {
-        let text = |c: &str| r["values"][c].as_str().unwrap_or("").to_string();
-        (text("region"), text("instance_id"))
+        order
+            .iter()
+            .map(|c| r["values"][c].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
     });
 }
 
@@ -69,17 +94,26 @@ fn setup() -> &'static Setup {
         sc["plugin"] = json!(plugin_binary());
         sc["env"] = json!({"AWS_EC2_METADATA_DISABLED": "true"});
         let ev = run(&sc);
-        let table = one(&ev, "schema", Some(0))["response"]["schema"]["schema"]["aws_ec2_instance"].clone();
-        let cols: Vec<String> = table["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
-        let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-        sc["steps"] = json!([{"op": "execute", "request": execute("aws_ec2_instance", "aws", &cols, json!({}), None)}]);
-        let ev = run(&sc);
-        assert_eq!(one(&ev, "execute_end", Some(0))["end"], "eof");
-        let mut rows = common::rows(&ev, 0);
-check_row_order(&mut rows);
-        assert_eq!(rows.len(), fleet.instance_ids().len(), "one row per instance");
+        let schema = one(&ev, "schema", Some(0))["response"]["schema"]["schema"].clone();
+        // Every table the mod's IMDS controls read, all columns, in check's
+        // row order, into the schema `aws`.
         let pg = Postgres::start();
-        pg.load_table("aws", "aws_ec2_instance", &table, &rows);
+        let mut rows = 0;
+        for t in TABLES {
+            let table = &schema[t];
+            let cols: Vec<&str> = table["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+            sc["steps"] = json!([{"op": "execute", "request": execute(t, "aws", &cols, json!({}), None)}]);
+            let ev = run(&sc);
+            assert_eq!(one(&ev, "execute_end", Some(0))["end"], "eof", "{t}");
+            let mut got = common::rows(&ev, 0);
+            check_row_order(table, &mut got);
+            if t == "aws_ec2_instance" {
+                assert_eq!(got.len(), fleet.instance_ids().len(), "one row per instance");
+                rows = got.len();
+            }
+            assert!(!got.is_empty(), "{t}: no rows");
+            pg.load_table("aws", t, table, &got);
+        }
         let port = pg.psql("show port").unwrap();
         let port = port.lines().rfind(|l| l.trim().parse::<u16>().is_ok()).unwrap().trim().to_string();
         let pp_home = tempfile::Builder::new().prefix("powerpipe-home-").tempdir().unwrap();
@@ -91,7 +125,7 @@ check_row_order(&mut rows);
             format!("connection \"steampipe\" \"fleet\" {{\n  host     = \"127.0.0.1\"\n  port     = {port}\n  db       = \"postgres\"\n  username = \"postgres\"\n}}\n"),
         )
         .unwrap();
-        Setup { fleet, pg, pp_home, rows: rows.len() }
+        Setup { fleet, pg, pp_home, rows }
     })
 }
 
@@ -212,7 +246,7 @@ fn the_mod_loads_and_the_require_block_only_warns() {
         .unwrap();
     assert_exit(&o, 1, "--database");
     assert_eq!(
-        String::from_utf8(o.stdout.clone()).unwrap(),
+        normalize("csv", &String::from_utf8(o.stdout.clone()).unwrap()),
         std::fs::read_to_string(golden_path(&CASES[0], "csv")).unwrap()
     );
     for line in stderr(&o).lines().filter(|l| !l.is_empty()) {
@@ -242,12 +276,18 @@ fn the_mod_loads_and_the_require_block_only_warns() {
         .map(|b| b["qualified_name"].as_str().unwrap())
         .collect();
     names.sort();
+    let def =
+        steampipe_plugin_aws::check::powerpipe_mod::ModDef::load(&root().join("mod")).unwrap();
+    let ours: Vec<String> = def
+        .benchmarks
+        .keys()
+        .map(|b| format!("aws_compliance.benchmark.{b}"))
+        .collect();
+    assert_eq!(names, ours);
     assert_eq!(
-        names,
-        [
-            "aws_compliance.benchmark.foundational_security",
-            "aws_compliance.benchmark.foundational_security_ec2"
-        ]
+        names.len(),
+        103,
+        "upstream's benchmarks that lead to the IMDS controls"
     );
     assert!(s.rows > 10);
 }
@@ -615,8 +655,8 @@ fn text_is_laid_out_alike_at_every_width() {
                 assert_exit(&pp, 1, "powerpipe");
                 assert_exit(&ck, 1, "check");
                 let (pp, ck) = (
-                    String::from_utf8(pp.stdout).unwrap(),
-                    String::from_utf8(ck.stdout).unwrap(),
+                    normalize("txt", &String::from_utf8(pp.stdout).unwrap()),
+                    normalize("txt", &String::from_utf8(ck.stdout).unwrap()),
                 );
                 if pp != ck {
                     differences.push(first_difference(
@@ -716,6 +756,7 @@ fn csv_separator_and_header_flags_agree() {
                 String::from_utf8(pp.stdout).unwrap(),
                 String::from_utf8(ck.stdout).unwrap(),
             );
+            let (pp, ck) = (normalize("csv", &pp), normalize("csv", &ck));
             if pp != ck {
                 differences.push(first_difference(
                     &format!("{} {extra:?}", case.name),

@@ -45,11 +45,22 @@ pub fn rewrites() -> Value {
 
 impl Fleet {
     /// Starts moto, seeds its random ids with [`MOTO_SEED`], seeds the fleet
-    /// (tests/fixtures/ec2_fleet.py --control-cases) and starts the proxy.
+    /// (tests/fixtures/ec2_fleet.py --control-cases), the launch templates
+    /// and launch configurations the other IMDS controls read
+    /// (launch_templates.py, launch_configurations.py without bulk ones), in
+    /// that order (so that their ids are the same in every run), and starts
+    /// the proxy.
     pub fn start() -> Fleet {
         let moto = Moto::start();
         moto.http("POST", &format!("/moto-api/seed?a={MOTO_SEED}"));
-        let seeded = moto.seed(&["--control-cases"]);
+        let mut seeded = moto.seed(&["--control-cases"]);
+        seeded["launch_templates"] =
+            crate::common::oracle::fixture(&moto, "launch_templates.py", &[]);
+        seeded["launch_configurations"] = crate::common::oracle::fixture(
+            &moto,
+            "launch_configurations.py",
+            &["--bulk-count", "0"],
+        );
         let proxy = FaultProxy::start(&moto.endpoint, rewrites());
         Fleet {
             moto,
@@ -311,7 +322,14 @@ pub fn normalize(ext: &str, text: &str) -> String {
         "nunit3.xml" => {
             unescape_markup(&mask(&t, r#"duration="[^"]*""#, r#"duration="<DURATION>""#))
         }
+        "csv" => control_blocks_in_order_csv(&t),
+        "txt" | "brief.txt" => mask(
+            &t,
+            r"(?m)^(CRITICAL|HIGH) [. ]*\d+ / +\d+ \[[= ]*\]$",
+            "$1 <SEVERITY SUMMARY>",
+        ),
         "asff.json" => {
+            let t = control_blocks_in_order_asff(&t);
             let t = mask(
                 &t,
                 r#""(UpdatedAt|CreatedAt)": "[^"]*""#,
@@ -333,6 +351,57 @@ pub fn normalize(ext: &str, text: &str) -> String {
         }
         _ => t,
     }
+}
+
+/// Powerpipe writes the csv and asff exports control by control in the order
+/// of a Go map (`ExecutionTree.ControlRuns`), so with several controls the
+/// order changes from run to run; `check` writes them in tree order. Both
+/// are compared with each control's rows put in control id order (a stable
+/// sort: the rows of a control keep theirs).
+fn control_blocks_in_order_csv(text: &str) -> String {
+    let re = Regex::new(r"(?:^|[,;|])control\.([A-Za-z0-9_]+)").expect("control id pattern");
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let header = usize::from(lines.first().is_some_and(|l| l.starts_with("group_id")));
+    lines[header..].sort_by_key(|l| re.captures(l).map(|c| c[1].to_string()));
+    lines.concat()
+}
+
+/// [`control_blocks_in_order_csv`] for the asff export: a JSON array whose
+/// findings start with `{` and end with `}` or `},` at column 0.
+fn control_blocks_in_order_asff(text: &str) -> String {
+    let Some(body) = text
+        .strip_prefix("[\n")
+        .and_then(|b| b.trim_end().strip_suffix(']'))
+    else {
+        return text.to_string();
+    };
+    let mut blocks: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for line in body.split_inclusive('\n') {
+        if line == "}\n" || line == "},\n" || line == "}" || line == "}," {
+            current.push_str("}\n");
+            blocks.push(std::mem::take(&mut current));
+        } else {
+            current.push_str(line);
+        }
+    }
+    if !current.trim().is_empty() {
+        return text.to_string();
+    }
+    let generator = Regex::new(r#""GeneratorId": "([^"]*)""#).expect("generator pattern");
+    blocks.sort_by_key(|b| generator.captures(b).map(|c| c[1].to_string()));
+    let n = blocks.len();
+    let mut out = String::from("[\n");
+    for (i, b) in blocks.into_iter().enumerate() {
+        if i + 1 < n {
+            out.push_str(&b[..b.len() - 1]);
+            out.push_str(",\n");
+        } else {
+            out.push_str(&b);
+        }
+    }
+    out.push_str("]\n");
+    out
 }
 
 /// Powerpipe's html and nunit3 templates write text raw (a NULL dimension,
