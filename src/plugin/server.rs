@@ -39,7 +39,8 @@ impl<C> Clone for Connection<C> {
     }
 }
 
-/// Cache settings the host sends; accepted and kept (the plugin has no query cache yet).
+/// Cache settings the host sends (`SetCacheOptions`): whether the query cache
+/// serves scans and its default TTL, which a scan's own connection data overrides.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CacheOptions {
     /// enabled
