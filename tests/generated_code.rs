@@ -46,7 +46,7 @@ fn assert_same(file: &str, args: &[&str]) {
             .lines()
             .zip(have.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| want.lines().count().min(have.lines().count()), |i| i);
+            .unwrap_or_else(|| want.lines().count().min(have.lines().count()));
         panic!(
             "{file} is not what tools/gen_ec2_json.py {} generates (first difference at line {}): \
              regenerate it with `tools/gen_ec2_json.py {} > {file} && cargo fmt`",

@@ -407,7 +407,11 @@ fn the_example_queries_join_the_imds_sources() {
             };
             let v = versions
                 .iter()
-                .find(|v| v["LaunchTemplateId"] == id && v["VersionNumber"].to_string() == version)
+                .find(|v| {
+                    v["LaunchTemplateId"] == id
+                        && v["VersionNumber"].as_i64().map(|n| n.to_string())
+                            == Some(version.clone())
+                })
                 .unwrap();
             let tokens = v["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"].as_str();
             if tokens != Some("required") && i["State"]["Name"] != "terminated" {

@@ -21,42 +21,48 @@ use tokio::sync::OnceCell;
 
 use crate::aws::assume_role;
 use crate::aws::common::CallerIdentity;
-use crate::aws::config::AwsConnection;
+use crate::aws::config::AwsConfig;
 use crate::aws::errors::{AwsError, ErrorContext, IncompleteAnswer};
 use crate::aws::regions;
+use crate::plugin::{ConfigError, ConnectionConfig};
 
-/// The environment variable that overrides [`attempt_timeout`], in milliseconds.
-pub const ATTEMPT_TIMEOUT_ENV: &str = "STEAMPIPE_AWS_ATTEMPT_TIMEOUT_MS";
+pub use crate::aws::config::{attempt_timeout, ATTEMPT_TIMEOUT_ENV};
 
-/// The per-attempt timeout of every AWS call made by a connection: how long
-/// one try of an operation (connect, send, wait for and read the answer) may
-/// take before the SDK abandons it. A timed-out try is a transient error, so
-/// it is retried like a throttled one, up to `max_error_retry_attempts`; so a
-/// stalled endpoint can hold a scan for at most about that many timeouts plus
-/// the backoff, instead of forever.
-///
-/// 30 s by default. The environment variable `STEAMPIPE_AWS_ATTEMPT_TIMEOUT_MS`
-/// (a positive integer, in milliseconds) overrides it for the whole plugin
-/// process; the reliability tests set it to a few hundred milliseconds. An
-/// unusable value is ignored, with a warning.
-pub fn attempt_timeout() -> Duration {
-    const DEFAULT: Duration = Duration::from_secs(30);
-    match std::env::var(ATTEMPT_TIMEOUT_ENV) {
-        Err(_) => DEFAULT,
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => {
-                tracing::warn!(
-                    "{ATTEMPT_TIMEOUT_ENV}={v:?} is not a positive number of milliseconds; using {}s",
-                    DEFAULT.as_secs()
-                );
-                DEFAULT
-            }
-        },
+/// The lazily built clients and memoized answers of one connection.
+/// One aws connection as the plugin serves it: its parsed arguments
+/// ([`AwsConfig`], reached through `Deref`) and what is built from them on
+/// first use, per service and region: the SDK config, the caller identity,
+/// the enabled regions, the clients.
+#[derive(Debug, Clone)]
+pub struct AwsConnection {
+    /// the connection's arguments
+    pub config: AwsConfig,
+    /// clients and memoized answers, built on first use
+    state: Arc<ConnectionState>,
+}
+
+impl std::ops::Deref for AwsConnection {
+    type Target = AwsConfig;
+    fn deref(&self) -> &AwsConfig {
+        &self.config
     }
 }
 
-/// The lazily built clients and memoized answers of one connection.
+impl From<AwsConfig> for AwsConnection {
+    fn from(config: AwsConfig) -> AwsConnection {
+        AwsConnection {
+            config,
+            state: Default::default(),
+        }
+    }
+}
+
+impl ConnectionConfig for AwsConnection {
+    fn parse(connection: &str, hcl: &str) -> Result<Self, ConfigError> {
+        AwsConfig::parse(connection, hcl).map(AwsConnection::from)
+    }
+}
+
 #[derive(Default)]
 pub struct ConnectionState {
     default_region: OnceCell<String>,

@@ -5,8 +5,12 @@
 //! connection (`regions = []`, `max_error_retry_attempts` or
 //! `min_error_retry_delay` below 1, a bad `AWS_MAX_ATTEMPTS`) are checked
 //! the same way here: the connection is accepted and each of its scans fails
-//! with turbot's message ([`AwsConnection::usable`]), so one bad connection
+//! with turbot's message ([`AwsConfig::usable`]), so one bad connection
 //! does not stop Steampipe from loading the others.
+//!
+//! A pure parse: it knows nothing of clients or AWS calls. The connection
+//! the plugin serves, [`crate::aws::client::AwsConnection`], owns one
+//! `AwsConfig` and its clients.
 //!
 //! ```hcl
 //! connection "aws_prod" {
@@ -17,8 +21,9 @@
 //! ```
 
 use std::fmt;
+use std::time::Duration;
 
-use crate::plugin::{Attributes, ConfigError, ConnectionConfig};
+use crate::plugin::{Attributes, ConfigError};
 
 /// A secret that never shows in `Debug` or `Display` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,7 +44,7 @@ impl fmt::Debug for Secret {
 
 /// One aws connection's parsed arguments.
 #[derive(Debug, Clone)]
-pub struct AwsConnection {
+pub struct AwsConfig {
     /// region patterns (`*`, `?` wildcards), lower-cased; `None` = the default region only
     pub regions: Option<Vec<String>>,
     /// the region used for global calls and when `regions` is unset
@@ -64,11 +69,40 @@ pub struct AwsConnection {
     pub endpoint_url: Option<String>,
     /// S3 path-style addressing
     pub s3_force_path_style: bool,
-    /// clients and memoized answers, built on first use
-    pub state: std::sync::Arc<crate::aws::client::ConnectionState>,
     /// a value turbot's plugin rejects at query time: every scan of this
     /// connection fails with this message
     pub invalid: Option<String>,
+}
+
+/// The environment variable that overrides [`attempt_timeout`], in milliseconds.
+pub const ATTEMPT_TIMEOUT_ENV: &str = "STEAMPIPE_AWS_ATTEMPT_TIMEOUT_MS";
+
+/// The per-attempt timeout of every AWS call made by a connection: how long
+/// one try of an operation (connect, send, wait for and read the answer) may
+/// take before the SDK abandons it. A timed-out try is a transient error, so
+/// it is retried like a throttled one, up to `max_error_retry_attempts`; so a
+/// stalled endpoint can hold a scan for at most about that many timeouts plus
+/// the backoff, instead of forever.
+///
+/// 30 s by default. The environment variable `STEAMPIPE_AWS_ATTEMPT_TIMEOUT_MS`
+/// (a positive integer, in milliseconds) overrides it for the whole plugin
+/// process; the reliability tests set it to a few hundred milliseconds. An
+/// unusable value is ignored, with a warning.
+pub fn attempt_timeout() -> Duration {
+    const DEFAULT: Duration = Duration::from_secs(30);
+    match std::env::var(ATTEMPT_TIMEOUT_ENV) {
+        Err(_) => DEFAULT,
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Duration::from_millis(ms),
+            _ => {
+                tracing::warn!(
+                    "{ATTEMPT_TIMEOUT_ENV}={v:?} is not a positive number of milliseconds; using {}s",
+                    DEFAULT.as_secs()
+                );
+                DEFAULT
+            }
+        },
+    }
 }
 
 const DEFAULT_RETRY_ATTEMPTS: u32 = 9;
@@ -80,8 +114,9 @@ fn valid_region_pattern(r: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '*' | '?'))
 }
 
-impl ConnectionConfig for AwsConnection {
-    fn parse(connection: &str, hcl: &str) -> Result<Self, ConfigError> {
+impl AwsConfig {
+    /// Parses one connection's HCL arguments (`connection` names it in errors).
+    pub fn parse(connection: &str, hcl: &str) -> Result<AwsConfig, ConfigError> {
         let mut a = Attributes::parse(connection, hcl)?;
         let err = |attr: &str, msg: String| ConfigError::attribute(connection, attr, msg);
         // The first value turbot's plugin would reject at query time.
@@ -192,7 +227,7 @@ impl ConnectionConfig for AwsConnection {
         };
         let s3_force_path_style = a.bool("s3_force_path_style")?.unwrap_or(false);
         a.finish()?;
-        Ok(AwsConnection {
+        Ok(AwsConfig {
             regions,
             default_region,
             profile,
@@ -205,13 +240,12 @@ impl ConnectionConfig for AwsConnection {
             ignore_error_messages,
             endpoint_url,
             s3_force_path_style,
-            state: Default::default(),
             invalid,
         })
     }
 }
 
-impl AwsConnection {
+impl AwsConfig {
     /// `Err` with turbot's message when the connection has a value turbot's
     /// plugin rejects at query time; every scan of the connection calls this
     /// first.
@@ -241,8 +275,8 @@ fn check_url(connection: &str, attr: &str, u: &str) -> Result<String, ConfigErro
 mod tests {
     use super::*;
 
-    fn parse(hcl: &str) -> Result<AwsConnection, ConfigError> {
-        AwsConnection::parse("aws_test", hcl)
+    fn parse(hcl: &str) -> Result<AwsConfig, ConfigError> {
+        AwsConfig::parse("aws_test", hcl)
     }
 
     #[test]

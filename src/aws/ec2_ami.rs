@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use aws_sdk_ec2::types::{Filter, Image, ImageAttributeName};
 
+use crate::aws::client::AwsConnection;
 use crate::aws::common::{self, akas, e, iso_ts, list, s};
-use crate::aws::config::AwsConnection;
 use crate::aws::ec2_json as j;
 use crate::aws::regional::{self, regional_columns, RegionCall, Regional, RegionalTable};
 use crate::plugin::{

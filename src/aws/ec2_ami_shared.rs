@@ -17,7 +17,7 @@ use std::borrow::Borrow;
 
 use aws_sdk_ec2::types::Image;
 
-use crate::aws::config::AwsConnection;
+use crate::aws::client::AwsConnection;
 use crate::aws::ec2_ami::{self as ami, image_columns, OwnerAlias, IGNORED};
 use crate::aws::regional::{self, Regional, RegionalTable};
 use crate::plugin::{

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use aws_sdk_ec2::operation::describe_instance_attribute::DescribeInstanceAttributeOutput;
 use aws_sdk_ec2::types::{Filter, Instance, InstanceAttributeName};
 
+use crate::aws::client::AwsConnection;
 use crate::aws::common::{self, e, int, json_or_null, list, s, ts};
-use crate::aws::config::AwsConnection;
 use crate::aws::ec2_json as j;
 use crate::aws::regional::{self, regional_columns, RegionCall, Regional, RegionalTable};
 use crate::plugin::{

@@ -12,8 +12,8 @@
 use aws_sdk_autoscaling::types::LaunchConfiguration;
 
 use crate::aws::autoscaling_json as j;
+use crate::aws::client::AwsConnection;
 use crate::aws::common::{self, e, int, list, s, strings, ts};
-use crate::aws::config::AwsConnection;
 use crate::aws::ec2_instance::decode_user_data;
 use crate::aws::regional::{self, regional_columns, Regional, RegionalTable};
 use crate::plugin::{

@@ -10,8 +10,8 @@
 
 use aws_sdk_ec2::types::LaunchTemplate;
 
+use crate::aws::client::AwsConnection;
 use crate::aws::common::{self, list, s, ts};
-use crate::aws::config::AwsConnection;
 use crate::aws::ec2_json as j;
 use crate::aws::regional::{self, regional_columns, Page, RegionCall, Regional, RegionalTable};
 use crate::plugin::{BoxError, ColumnType as T, ItemSink, KeyColumn, ListRequest, QualMap, Value};

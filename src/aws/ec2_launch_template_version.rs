@@ -17,8 +17,8 @@
 
 use aws_sdk_ec2::types::{Filter, LaunchTemplateVersion, ResponseLaunchTemplateData};
 
+use crate::aws::client::AwsConnection;
 use crate::aws::common::{e, s, ts};
-use crate::aws::config::AwsConnection;
 use crate::aws::ec2_instance::decode_user_data;
 use crate::aws::ec2_json as j;
 use crate::aws::ec2_launch_template as lt;

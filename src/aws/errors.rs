@@ -37,7 +37,7 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::aws::config::AwsConnection;
+use crate::aws::config::{attempt_timeout, AwsConfig};
 
 /// What kind of failure an [`AwsError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -479,7 +479,7 @@ impl AwsError {
                 Failure::Timeout,
                 format!(
                     "no answer{at} within {}{tries}",
-                    show_duration(crate::aws::client::attempt_timeout())
+                    show_duration(attempt_timeout())
                 ),
             ),
             (None, None, _) => {
@@ -524,7 +524,7 @@ impl AwsError {
 
     /// The error as `conn` should show it: "no credentials" for a connection
     /// whose `profile` is in neither profile file says that instead.
-    pub fn for_connection(mut self, conn: &AwsConnection) -> AwsError {
+    pub fn for_connection(mut self, conn: &AwsConfig) -> AwsError {
         if self.failure() == Failure::NoCredentials {
             if let Some(why) = conn
                 .profile
@@ -560,11 +560,7 @@ impl AwsError {
 
     /// `Ok(None)` when [`AwsError::is_ignored`] says so (an empty result),
     /// else the error itself.
-    pub fn ignored_or<T>(
-        self,
-        conn: &AwsConnection,
-        codes: &[&str],
-    ) -> Result<Option<T>, AwsError> {
+    pub fn ignored_or<T>(self, conn: &AwsConfig, codes: &[&str]) -> Result<Option<T>, AwsError> {
         if self.is_ignored(conn, codes) {
             Ok(None)
         } else {
@@ -574,7 +570,7 @@ impl AwsError {
 
     /// True if `codes` (glob patterns, as Go's `path.Match`) or the
     /// connection's `ignore_error_codes` / `ignore_error_messages` match.
-    pub fn is_ignored(&self, conn: &AwsConnection, codes: &[&str]) -> bool {
+    pub fn is_ignored(&self, conn: &AwsConfig, codes: &[&str]) -> bool {
         if let Some(code) = &self.code {
             let matches = |p: &str| {
                 glob::Pattern::new(p)
@@ -705,7 +701,7 @@ impl Intercept for ErrorContext {
                 failure: Failure::Timeout,
                 text: format!(
                     "no answer from {endpoint} within {}",
-                    show_duration(crate::aws::client::attempt_timeout())
+                    show_duration(attempt_timeout())
                 ),
                 context: call,
             }))

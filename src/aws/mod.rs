@@ -27,7 +27,8 @@ use std::sync::Arc;
 
 use crate::plugin::{Plugin, TableDef};
 
-pub use config::AwsConnection;
+pub use client::AwsConnection;
+pub use config::AwsConfig;
 
 /// The tables this plugin serves.
 pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {

@@ -15,8 +15,8 @@ use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::StreamExt;
 
+use crate::aws::client::AwsConnection;
 use crate::aws::common::CallerIdentity;
-use crate::aws::config::AwsConnection;
 use crate::aws::errors::AwsError;
 use crate::plugin::{
     BoxError, ColumnType, GetRequest, HydrateRequest, ItemSink, ListRequest, QualMap, Table, Value,
