@@ -32,7 +32,7 @@ fn initial_defaults() -> Value {
         "us-east-1": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2,
                       "HttpEndpoint": "enabled", "InstanceMetadataTags": "disabled",
                       "ManagedBy": "account", "HttpTokensEnforced": "disabled"},
-        "ap-southeast-2": {"HttpTokens": "required", "ManagedBy": "declarative-policy",
+        "ap-southeast-2": {"HttpTokens": "optional", "ManagedBy": "declarative-policy",
                            "ManagedExceptionMessage": "Set by your organization's IMDS policy."}
     })
 }
@@ -377,4 +377,347 @@ fn usage_quals_choose_the_instances_and_the_window() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0]["region"], "us-east-1");
     assert_eq!(calls[0]["instances"], json!([c["id"]]));
+}
+
+// ---- the readiness benchmark, through `check` (SQLite) and on PostgreSQL ----
+
+fn binary() -> std::path::PathBuf {
+    target_dir().join("steampipe-plugin-aws")
+}
+
+/// `steampipe-plugin-aws <command> …` against the front, signed with `key`.
+fn command(key: &str, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .current_dir(dir)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("PP_VAR_common_dimensions")
+        .env_remove("PP_VAR_tag_dimensions")
+        .env_remove("PIPES_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn check_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let endpoint: &'static str = Box::leak(bed().front.endpoint.clone().into_boxed_str());
+    let mut a = vec![
+        "check",
+        "--endpoint-url",
+        endpoint,
+        "--default-region",
+        "us-east-1",
+        "--regions",
+        "us-east-1,eu-west-1,ap-southeast-2",
+        "--output",
+        "json",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+/// One result of a check JSON output: (control, resource, status, reason, dimensions).
+type Res = (String, String, String, String, BTreeMap<String, String>);
+
+/// Every result of a check JSON output.
+fn results(json: &Value) -> Vec<Res> {
+    fn walk(v: &Value, out: &mut Vec<Res>) {
+        for c in v["controls"].as_array().into_iter().flatten() {
+            let control = c["control_id"].as_str().unwrap_or_default().to_string();
+            for r in c["results"].as_array().into_iter().flatten() {
+                let dims = r["dimensions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        (
+                            d["key"].as_str().unwrap().to_string(),
+                            d["value"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+                out.push((
+                    control.clone(),
+                    r["resource"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap().to_string(),
+                    r["reason"].as_str().unwrap().to_string(),
+                    dims,
+                ));
+            }
+        }
+        for g in v["groups"].as_array().into_iter().flatten() {
+            walk(g, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(json, &mut out);
+    out
+}
+
+fn instance_result<'a>(all: &'a [Res], name: &str) -> &'a Res {
+    let id = case(name)["id"].as_str().unwrap();
+    all.iter()
+        .find(|r| r.0 == "control.imds_readiness_instance" && r.1.ends_with(id))
+        .unwrap_or_else(|| panic!("no instance result for {name} ({id}): {all:#?}"))
+}
+
+/// The date `days` days before the seeded today, `YYYY-MM-DD`.
+fn date_ago(days: i64) -> String {
+    rfc3339(bed().seeded["today"].as_i64().unwrap() - days * DAY)[..10].to_string()
+}
+
+#[test]
+fn the_readiness_benchmark_classifies_every_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        "AKIDCHECK",
+        dir.path(),
+        &check_args(&["benchmark.imds_readiness"]),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "alarms give exit code 1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all = results(&json);
+    let status = |n: &str| instance_result(&all, n).2.clone();
+    let reason = |n: &str| instance_result(&all, n).3.clone();
+    assert_eq!(status("required"), "ok");
+    assert_eq!(reason("required"), "required requires IMDSv2.");
+    assert_eq!(status("safe"), "alarm");
+    assert_eq!(
+        reason("safe"),
+        "safe allows IMDSv1; safe to enforce: 0 IMDSv1 calls in 14 days."
+    );
+    let safe = instance_result(&all, "safe");
+    let id = case("safe")["id"].as_str().unwrap();
+    assert_eq!(
+        safe.4["remediation"],
+        format!("aws ec2 modify-instance-metadata-options --region us-east-1 --instance-id {id} --http-tokens required")
+    );
+    assert_eq!(safe.4["imdsv1_calls"], "0");
+    assert_eq!(status("safe_hop2"), "alarm");
+    assert_eq!(status("safe_eu"), "alarm");
+    assert_eq!(status("inuse"), "alarm");
+    assert_eq!(
+        reason("inuse"),
+        format!(
+            "inuse allows IMDSv1; in use: 5 IMDSv1 calls in 14 days, last on {}.",
+            date_ago(2)
+        )
+    );
+    assert_eq!(instance_result(&all, "inuse").4["imdsv1_calls"], "5");
+    assert_eq!(status("nodata"), "info");
+    assert!(reason("nodata").contains("no MetadataNoToken data in 14 days"));
+    assert_eq!(status("partial"), "info");
+    assert!(
+        reason("partial").contains("data on only 5 of 14 days"),
+        "{}",
+        reason("partial")
+    );
+    // Region defaults: required in us-east-1, never set in eu-west-1, a
+    // declarative policy in ap-southeast-2.
+    let region = |r: &str| {
+        all.iter()
+            .find(|x| {
+                x.0 == "control.imds_readiness_region_default" && x.1.contains(&format!(":{r}:"))
+            })
+            .unwrap_or_else(|| panic!("no default result for {r}"))
+            .clone()
+    };
+    assert_eq!(region("us-east-1").2, "ok");
+    assert_eq!(
+        region("us-east-1").3,
+        "us-east-1: new instances require IMDSv2 by default (hop limit 2)."
+    );
+    assert_eq!(region("eu-west-1").2, "alarm");
+    assert_eq!(
+        region("eu-west-1").4["remediation"],
+        "aws ec2 modify-instance-metadata-defaults --region eu-west-1 --http-tokens required --http-put-response-hop-limit 2"
+    );
+    assert_eq!(region("ap-southeast-2").2, "info");
+    assert_eq!(
+        region("ap-southeast-2").3,
+        "ap-southeast-2: the default (optional) is set by a declarative policy."
+    );
+    // NULL: nothing the account can run.
+    assert_eq!(
+        region("ap-southeast-2")
+            .4
+            .get("remediation")
+            .map(String::as_str),
+        Some("<nil>")
+    );
+    // Launch templates: optional, inheriting a required default, unset
+    // where nothing is required, required.
+    let template = |name: &str| {
+        let id = bed().seeded["templates"][name].as_str().unwrap();
+        all.iter()
+            .find(|x| x.0 == "control.imds_readiness_launch_template" && x.1 == id)
+            .unwrap_or_else(|| panic!("no template result for {name}"))
+            .clone()
+    };
+    assert_eq!(template("lt-optional").2, "alarm");
+    assert_eq!(
+        template("lt-optional").3,
+        "lt-optional version 1 allows IMDSv1 (HttpTokens optional)."
+    );
+    assert_eq!(template("lt-inherits").2, "ok");
+    assert_eq!(
+        template("lt-inherits").3,
+        "lt-inherits version 1 sets no HttpTokens; the region default requires IMDSv2."
+    );
+    assert_eq!(template("lt-unset-eu").2, "alarm");
+    assert_eq!(template("lt-required-eu").2, "ok");
+    // The account's AMI: no ImdsSupport, but us-east-1 requires IMDSv2.
+    let image = bed().seeded["image"].as_str().unwrap();
+    let ami = all
+        .iter()
+        .find(|x| x.0 == "control.imds_readiness_ami" && x.1.ends_with(image))
+        .expect("an AMI result");
+    assert_eq!(ami.2, "info");
+    assert_eq!(
+        ami.4["remediation"],
+        format!("aws ec2 modify-image-attribute --region us-east-1 --image-id {image} --imds-support v2.0")
+    );
+    // The summary of us-east-1: 6 instances (nodata is stopped, not gone).
+    let summary = all
+        .iter()
+        .find(|x| x.0 == "control.imds_readiness_posture_summary" && x.1.contains(":us-east-1:"))
+        .unwrap();
+    assert_eq!(summary.2, "info");
+    assert_eq!(
+        summary.3,
+        "us-east-1: 6 instances: 1 require IMDSv2, 2 safe to enforce, 1 still use IMDSv1, 2 without 14 days of data."
+    );
+}
+
+#[test]
+fn the_days_variable_moves_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        "AKIDCHECKVAR",
+        dir.path(),
+        &check_args(&[
+            "control.imds_readiness_instance",
+            "--var",
+            "imds_readiness_days=3",
+        ]),
+    );
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let all = results(&json);
+    // 3 days: the 3 calls of 5 days ago are outside; the 5 days of zeros of
+    // "partial" now cover the window.
+    assert_eq!(
+        instance_result(&all, "inuse").3,
+        format!(
+            "inuse allows IMDSv1; in use: 2 IMDSv1 calls in 3 days, last on {}.",
+            date_ago(2)
+        )
+    );
+    assert_eq!(instance_result(&all, "partial").2, "alarm");
+    assert_eq!(
+        instance_result(&all, "partial").3,
+        "partial allows IMDSv1; safe to enforce: 0 IMDSv1 calls in 3 days."
+    );
+}
+
+/// Every column of `table` (from the plugin's schema) and its schema entry.
+fn table_schema(table: &str) -> (Vec<String>, Value) {
+    let mut sc = scenario(
+        vec![
+            json!({"connection": "aws", "plugin": "aws", "pluginShortName": "aws",
+                    "config": config("AKIDPG", &["us-east-1", "eu-west-1", "ap-southeast-2"])}),
+        ],
+        vec![json!({"op": "get_schema", "connection": "aws"})],
+    );
+    sc["plugin"] = json!(binary());
+    sc["env"] = json!({"AWS_EC2_METADATA_DISABLED": "true"});
+    let ev = run(&sc);
+    let t = one(&ev, "schema", Some(0))["response"]["schema"]["schema"][table].clone();
+    let cols = t["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    (cols, t)
+}
+
+#[test]
+fn check_and_postgres_agree_on_every_readiness_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        "AKIDCHECKPG",
+        dir.path(),
+        &check_args(&["benchmark.imds_readiness"]),
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let from_check = results(&json);
+    // The same SQL, Powerpipe-style, on PostgreSQL over the plugin's rows.
+    let pg = common::pg::Postgres::start();
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+    for table in [
+        "aws_ec2_instance",
+        "aws_ec2_instance_metadata_usage",
+        "aws_ec2_instance_metadata_defaults",
+        "aws_ec2_launch_template_version",
+        "aws_ec2_ami",
+    ] {
+        let (cols, schema) = table_schema(table);
+        let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let mut req = execute(table, "aws", &cols, json!({}), None);
+        req["executeConnectionData"]["aws"]["cacheEnabled"] = json!(false);
+        let ev = run(&json!({
+            "plugin": binary(),
+            "env": {"AWS_EC2_METADATA_DISABLED": "true"},
+            "connections": [aws_connection("aws", &config("AKIDPG", &regions))],
+            "steps": [{"op": "execute", "request": req}],
+        }));
+        pg.load_table("aws", table, &schema, &rows(&ev, 0));
+    }
+    let def =
+        steampipe_plugin_aws::check::powerpipe_mod::ModDef::load(&root().join("mod")).unwrap();
+    let m =
+        steampipe_plugin_aws::check::powerpipe_mod::ResolvedMod::resolve(def, &Default::default())
+            .unwrap();
+    let mut checked = 0;
+    for control in [
+        "imds_readiness_instance",
+        "imds_readiness_region_default",
+        "imds_readiness_launch_template",
+        "imds_readiness_ami",
+        "imds_readiness_posture_summary",
+    ] {
+        let sql = m.control_sql(control).unwrap();
+        let mut from_pg: Vec<(String, String, String)> = pg
+            .query("aws, public", &sql)
+            .iter()
+            .map(|r| {
+                (
+                    r["resource"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap().to_string(),
+                    r["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let mut mine: Vec<(String, String, String)> = from_check
+            .iter()
+            .filter(|r| r.0 == format!("control.{control}"))
+            .map(|r| (r.1.clone(), r.2.clone(), r.3.clone()))
+            .collect();
+        from_pg.sort();
+        mine.sort();
+        assert_eq!(
+            mine, from_pg,
+            "{control}: SQLite in check and PostgreSQL agree"
+        );
+        checked += mine.len();
+    }
+    assert!(checked >= 7 + 3 + 3, "{checked} results compared");
 }
