@@ -29,7 +29,9 @@ use crate::aws::ec2_instance_metadata_usage::{self as usage, Window, DAY};
 use crate::aws::errors::AwsError;
 use crate::aws::regional::RegionCall;
 use crate::aws::AwsConnection;
-use crate::plugin::ConnectionConfig;
+use crate::pb::steampipe::RateLimiterDefinition;
+use crate::plugin::limiter::ScopeValues;
+use crate::plugin::{ConnectionConfig, RateLimiters};
 
 /// Arguments of `enforce`.
 #[derive(clap::Args, Debug, Clone)]
@@ -61,6 +63,11 @@ pub struct EnforceArgs {
     /// How many changes are made at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// At most this many changes a second per region (EC2 refills its
+    /// mutating-action token bucket at 5 a second); the plugin's own rate
+    /// limiters apply too.
+    #[arg(long, default_value_t = 5.0, value_parser = positive_rate)]
+    pub rate: f32,
     /// Regions (comma-separated; wildcards allowed, e.g. 'eu-*'); default: the default region.
     #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
     pub regions: Vec<String>,
@@ -165,6 +172,45 @@ enum Verdict {
     InUse { calls: f64, last: i64 },
     NoData,
     Partial { days: i64 },
+}
+
+fn positive_rate(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 1000.0 => Ok(r),
+        _ => Err(format!(
+            "'{s}' is not a rate between 0 and 1000 changes a second"
+        )),
+    }
+}
+
+/// The limiters every change waits on: the plugin's definitions (as a
+/// scan's calls do) and enforce's own, `rate` a second per region.
+fn limiters(rate: f32) -> RateLimiters {
+    let mut defs = crate::aws::limiters::definitions();
+    defs.push(RateLimiterDefinition {
+        name: "enforce_modify".into(),
+        fill_rate: rate,
+        bucket_size: (rate.ceil() as i64).max(1),
+        max_concurrency: 0,
+        scope: vec!["connection".into(), "region".into()],
+        r#where: String::new(),
+    });
+    RateLimiters::new(&defs).unwrap_or_default()
+}
+
+async fn wait_limiters(limiters: &RateLimiters, region: &str, action: &str) {
+    let values: ScopeValues = [
+        ("connection", "aws"),
+        ("region", region),
+        ("service", "ec2"),
+        ("action", action),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let l = limiters.resolve(&values);
+    let _slots = l.acquire().await;
+    l.wait().await;
 }
 
 fn fail(code: u8, msg: &str) -> ExitCode {
@@ -562,10 +608,16 @@ async fn apply(
     args: &EnforceArgs,
     restore: bool,
 ) -> Vec<(Change, Result<(), String>)> {
+    let limiters = &limiters(args.rate);
     let runs = changes.iter().cloned().map(|change| {
         let conn = conn.clone();
         let hop_limit = args.hop_limit;
         async move {
+            let (region, action) = match &change {
+                Change::Instance { region, .. } => (region, "ModifyInstanceMetadataOptions"),
+                Change::RegionDefault { region, .. } => (region, "ModifyInstanceMetadataDefaults"),
+            };
+            wait_limiters(limiters, region, action).await;
             let r = make(&conn, &change, hop_limit, restore).await;
             match &r {
                 Ok(()) => println!("  ok      {}", describe(&change, restore, hop_limit)),
@@ -725,4 +777,60 @@ async fn undo(conn: &Arc<AwsConnection>, file: &PathBuf, args: &EnforceArgs) -> 
     );
     let results = apply(conn, &undo.changes, args, true).await;
     summary(&results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn days(today: i64, sums: &[(i64, Option<f64>)]) -> Vec<usage::UsageDay> {
+        sums.iter()
+            .map(|(ago, v)| usage::UsageDay {
+                instance_id: "i-1".into(),
+                day: today - ago * DAY,
+                no_token: *v,
+                rejected: None,
+                window: Window::last_days(3, today + 100),
+                today,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn safe_needs_a_zero_on_every_day_of_the_window() {
+        let t = 100 * DAY;
+        let full = [(3, Some(0.0)), (2, Some(0.0)), (1, Some(0.0))];
+        assert_eq!(verdict(&days(t, &full), 3, t), Verdict::Safe);
+        // Today's partial day may have no datapoint yet, but a call today counts.
+        let mut today_call = full.to_vec();
+        today_call.push((0, Some(1.0)));
+        assert_eq!(
+            verdict(&days(t, &today_call), 3, t),
+            Verdict::InUse {
+                calls: 1.0,
+                last: t
+            }
+        );
+        // A missing day: it did not run (or was not watched) all along.
+        let gap = [(3, Some(0.0)), (2, None), (1, Some(0.0))];
+        assert_eq!(verdict(&days(t, &gap), 3, t), Verdict::Partial { days: 2 });
+        assert_eq!(verdict(&days(t, &[(1, None)]), 3, t), Verdict::NoData);
+        assert_eq!(verdict(&[], 3, t), Verdict::NoData);
+        // A call outside the window does not count.
+        let old = [
+            (4, Some(9.0)),
+            (3, Some(0.0)),
+            (2, Some(0.0)),
+            (1, Some(0.0)),
+        ];
+        assert_eq!(verdict(&days(t, &old), 3, t), Verdict::Safe);
+        let used = [(3, Some(0.0)), (2, Some(2.0)), (1, Some(0.0))];
+        assert_eq!(
+            verdict(&days(t, &used), 3, t),
+            Verdict::InUse {
+                calls: 2.0,
+                last: t - 2 * DAY
+            }
+        );
+    }
 }

@@ -343,3 +343,36 @@ fn one_failed_change_leaves_the_others_done_and_the_exit_code_non_zero() {
     let file: Value = serde_json::from_str(&std::fs::read_to_string(undo).unwrap()).unwrap();
     assert_eq!(file["changes"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn changes_wait_on_the_rate_limit() {
+    let b = bed();
+    let proxy = FaultProxy::start(&b.front.endpoint, json!([]));
+    let dir = tempfile::tempdir().unwrap();
+    let o = enforce(
+        &proxy.endpoint,
+        dir.path(),
+        &["--apply", "--yes", "--rate", "1", "--concurrency", "8"],
+    );
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("Summary: 3 changed, 0 failed."), "{text}");
+    // One token a second per region, a bucket of one: the two changes in
+    // us-east-1 are a second apart; eu-west-1's has its own bucket.
+    let mut east: Vec<f64> = proxy
+        .calls("ModifyInstanceMetadataOptions")
+        .iter()
+        .filter(|c| c.region == "us-east-1")
+        .map(|c| c.t)
+        .collect();
+    east.sort_by(f64::total_cmp);
+    assert_eq!(east.len(), 2);
+    let gap = east[1] - east[0];
+    assert!(
+        gap >= 0.9,
+        "the second change came {gap:.3} s after the first"
+    );
+    // A bad rate is refused by the command line.
+    let o = enforce(&proxy.endpoint, dir.path(), &["--rate", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+}
