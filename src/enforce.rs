@@ -164,6 +164,16 @@ struct Found {
     verdict: Verdict,
 }
 
+/// The default version of a launch template and its HttpTokens.
+#[derive(Debug, Clone)]
+struct Template {
+    region: String,
+    id: String,
+    name: String,
+    version: i64,
+    http_tokens: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Verdict {
     Required,
@@ -290,7 +300,10 @@ fn text<E: AsRef<str>>(v: Option<&E>) -> Option<String> {
 }
 
 /// Reads one region: its instances (with their usage) and its defaults.
-async fn survey(c: RegionCall, n: i64) -> Result<(Vec<Found>, defaults::Defaults), String> {
+async fn survey(
+    c: RegionCall,
+    n: i64,
+) -> Result<(Vec<Found>, defaults::Defaults, Vec<Template>), String> {
     let err = |e: AwsError| e.to_string();
     let mut instances = Vec::new();
     let mut token: Option<String> = None;
@@ -369,7 +382,78 @@ async fn survey(c: RegionCall, n: i64) -> Result<(Vec<Found>, defaults::Defaults
             e,
         ))
     })?;
-    Ok((instances, d))
+    let templates = templates(&c).await?;
+    Ok((instances, d, templates))
+}
+
+/// The default version of every launch template of the region.
+async fn templates(c: &RegionCall) -> Result<Vec<Template>, String> {
+    let err = |e: AwsError| e.to_string();
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let o = (c.ec2().await.describe_launch_templates())
+            .max_results(200)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| err(AwsError::from_sdk("DescribeLaunchTemplates", &c.region, e)))?;
+        for t in o.launch_templates.unwrap_or_default() {
+            if let Some(id) = t.launch_template_id {
+                ids.push(id);
+            }
+        }
+        match o
+            .next_token
+            .filter(|t| !t.is_empty() && Some(t) != token.as_ref())
+        {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        let mut token: Option<String> = None;
+        loop {
+            let o = (c.ec2().await.describe_launch_template_versions())
+                .launch_template_id(&id)
+                .max_results(200)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    err(AwsError::from_sdk(
+                        "DescribeLaunchTemplateVersions",
+                        &c.region,
+                        e,
+                    ))
+                })?;
+            for v in o.launch_template_versions.unwrap_or_default() {
+                if v.default_version != Some(true) {
+                    continue;
+                }
+                out.push(Template {
+                    region: c.region.clone(),
+                    id: id.clone(),
+                    name: v.launch_template_name.unwrap_or_default(),
+                    version: v.version_number.unwrap_or_default(),
+                    http_tokens: text(
+                        (v.launch_template_data.as_ref())
+                            .and_then(|d| d.metadata_options.as_ref())
+                            .and_then(|m| m.http_tokens.as_ref()),
+                    ),
+                });
+            }
+            match o
+                .next_token
+                .filter(|t| !t.is_empty() && Some(t) != token.as_ref())
+            {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `enforce`.
@@ -406,11 +490,13 @@ async fn run_async(args: EnforceArgs) -> ExitCode {
     .await;
     let mut found = Vec::new();
     let mut region_defaults = Vec::new();
+    let mut templates = Vec::new();
     for (region, s) in regions.iter().zip(surveys) {
         match s {
-            Ok((f, d)) => {
+            Ok((f, d, t)) => {
                 found.extend(f);
                 region_defaults.push((region.clone(), d));
+                templates.extend(t);
             }
             Err(e) => {
                 return fail(2, &format!("the plan could not be computed: {e}"));
@@ -494,6 +580,7 @@ async fn run_async(args: EnforceArgs) -> ExitCode {
     }
     println!();
     println!("Region defaults for new instances:");
+    let mut requires_after: BTreeSet<String> = BTreeSet::new();
     for (region, d) in &region_defaults {
         let tokens = text(d.http_tokens.as_ref());
         let hop = d.http_put_response_hop_limit;
@@ -504,6 +591,9 @@ async fn run_async(args: EnforceArgs) -> ExitCode {
         );
         let managed = text(d.managed_by.as_ref()).as_deref() == Some("declarative-policy");
         let wanted_hop = args.hop_limit.is_none() || args.hop_limit == hop;
+        if tokens.as_deref() == Some("required") {
+            requires_after.insert(region.clone());
+        }
         if tokens.as_deref() == Some("required") && wanted_hop {
             println!("  leave   {region}: {now}: already requires IMDSv2");
         } else if managed {
@@ -520,6 +610,7 @@ async fn run_async(args: EnforceArgs) -> ExitCode {
                 args.hop_limit
                     .map_or(String::new(), |h| format!(", hop limit {h}"))
             );
+            requires_after.insert(region.clone());
             changes.push(Change::RegionDefault {
                 region: region.clone(),
                 previous: DefaultOptions {
@@ -528,6 +619,34 @@ async fn run_async(args: EnforceArgs) -> ExitCode {
                 },
             });
         }
+    }
+    println!();
+    println!("Launch templates (default version; enforce does not change templates):");
+    for t in &templates {
+        let label = format!("{} {} version {} ({})", t.id, t.name, t.version, t.region);
+        let region_required_now = region_defaults.iter().any(|(r, d)| {
+            *r == t.region && text(d.http_tokens.as_ref()).as_deref() == Some("required")
+        });
+        match t.http_tokens.as_deref() {
+            Some("required") => println!("  ok      {label}: requires IMDSv2"),
+            None if region_required_now => {
+                println!("  ok      {label}: sets no HttpTokens; the region default requires IMDSv2")
+            }
+            None if requires_after.contains(&t.region) => println!(
+                "  CHANGES {label}: sets no HttpTokens; its launches will require IMDSv2 once the region default is set"
+            ),
+            other => println!(
+                "  fix     {label}: {}; create a version with MetadataOptions HttpTokens=required (see check control.imds_readiness_launch_template)",
+                match other {
+                    Some(v) => format!("allows IMDSv1 (HttpTokens {v})"),
+                    None => "sets no HttpTokens and the region default does not require IMDSv2"
+                        .to_string(),
+                }
+            ),
+        }
+    }
+    if templates.is_empty() {
+        println!("  (no launch templates)");
     }
     let instance_changes = changes
         .iter()
@@ -539,7 +658,7 @@ async fn run_async(args: EnforceArgs) -> ExitCode {
         changes.len() - instance_changes,
         found.len() - instance_changes
     );
-    println!("Launch templates, launch configurations and AMIs are not changed by enforce: see `check benchmark.imds_readiness` for their commands.");
+    println!("Launch configurations and AMIs are not changed by enforce either: see `check benchmark.imds_readiness` for their commands.");
     if !args.apply {
         println!("Dry run: nothing was changed. Run with --apply to make these changes.");
         return ExitCode::SUCCESS;

@@ -130,6 +130,36 @@ fn plan_apply_rerun_and_undo() {
     );
     assert!(text.contains("Plan: switch 3 instances to HttpTokens=required, set 0 region defaults; leave 4 instances"), "{text}");
     assert!(text.contains("Dry run: nothing was changed."), "{text}");
+    // Templates: what the default would change, what needs fixing.
+    let t = |name: &str| b.seeded["templates"][name].as_str().unwrap().to_string();
+    assert!(
+        line_of(&text, &t("lt-optional")).contains("fix     ")
+            && line_of(&text, &t("lt-optional")).contains("allows IMDSv1 (HttpTokens optional)"),
+        "{text}"
+    );
+    assert!(
+        line_of(&text, &t("lt-inherits"))
+            .contains("sets no HttpTokens and the region default does not require IMDSv2"),
+        "{text}"
+    );
+    assert!(
+        line_of(&text, &t("lt-required-eu")).contains("ok      "),
+        "{text}"
+    );
+    let o = enforce(&b.front.endpoint, dir.path(), &["--set-defaults"]);
+    let plan = out(&o);
+    assert!(
+        line_of(&plan, &t("lt-inherits")).contains("CHANGES ")
+            && line_of(&plan, &t("lt-inherits"))
+                .contains("will require IMDSv2 once the region default is set"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(
+            "SET     us-east-1: http_tokens not set, hop limit not set -> http_tokens required"
+        ),
+        "{plan}"
+    );
     assert_eq!(state(&b), before, "a dry run changes nothing");
 
     // --include puts an instance in the plan, marked as such.
@@ -318,8 +348,9 @@ fn one_failed_change_leaves_the_others_done_and_the_exit_code_non_zero() {
     );
     let text = out(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
-    assert_eq!(text.matches("  ok      ").count(), 2, "{text}");
-    assert_eq!(text.matches("  FAILED  ").count(), 1, "{text}");
+    // Result lines (the plan's template lines say "ok" too).
+    assert_eq!(text.matches("  ok      i-").count(), 2, "{text}");
+    assert_eq!(text.matches("  FAILED  i-").count(), 1, "{text}");
     assert!(text.contains("Summary: 2 changed, 1 failed."), "{text}");
     assert!(text.contains("UnauthorizedOperation"), "{text}");
     let after = state(&b);

@@ -251,7 +251,7 @@ query "imds_readiness_posture_summary" {
         when count(*) = sum(case when readiness in ('required', 'disabled') then 1 else 0 end) then 'ok'
         else 'info'
       end as status,
-      region || ': ' || count(*) || ' instances: '
+      region || ': ' || count(*) || case when count(*) = 1 then ' instance: ' else ' instances: ' end
         || sum(case when readiness in ('required', 'disabled') then 1 else 0 end) || ' require IMDSv2, '
         || sum(case when readiness = 'safe' then 1 else 0 end) || ' safe to enforce, '
         || sum(case when readiness = 'in_use' then 1 else 0 end) || ' still use IMDSv1, '
