@@ -486,8 +486,16 @@ fn the_readiness_benchmark_classifies_every_instance() {
     let all = results(&json);
     let status = |n: &str| instance_result(&all, n).2.clone();
     let reason = |n: &str| instance_result(&all, n).3.clone();
-    assert_eq!(status("required"), "ok");
-    assert_eq!(reason("required"), "required requires IMDSv2.");
+    // Required, but MetadataNoTokenRejected shows refused IMDSv1 calls.
+    assert_eq!(status("required"), "info");
+    assert_eq!(
+        reason("required"),
+        format!(
+            "required requires IMDSv2, but 4 IMDSv1 calls were refused in 14 days, last on {}: something on it still calls IMDSv1.",
+            date_ago(1)
+        )
+    );
+    assert_eq!(instance_result(&all, "required").4["imdsv1_calls"], "4");
     assert_eq!(status("safe"), "alarm");
     assert_eq!(
         reason("safe"),
@@ -592,7 +600,7 @@ fn the_readiness_benchmark_classifies_every_instance() {
     assert_eq!(summary.2, "info");
     assert_eq!(
         summary.3,
-        "us-east-1: 6 instances: 1 require IMDSv2, 2 safe to enforce, 1 still use IMDSv1, 2 without 14 days of data."
+        "us-east-1: 6 instances: 1 require IMDSv2 (1 with refused IMDSv1 calls), 2 safe to enforce, 1 still use IMDSv1, 2 without 14 days of data."
     );
 }
 

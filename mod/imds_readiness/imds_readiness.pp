@@ -18,7 +18,8 @@ locals {
   })
 
   # Every instance that is not terminated, with its readiness: required,
-  # disabled (no IMDS at all), in_use (IMDSv1 calls in the window), safe
+  # refused (required, but IMDSv1 calls were refused in the window:
+  # MetadataNoTokenRejected), disabled (no IMDS at all), in_use (IMDSv1 calls in the window), safe
   # (a zero MetadataNoToken datapoint on each of the N whole days and none
   # today), no_data, or partial (zeros on only some days).
   imds_readiness_instances_sql = <<-EOQ
@@ -30,7 +31,9 @@ locals {
         count(case when u.days_ago between 1 and ${var.imds_readiness_days} and u.metadata_no_token is not null then 1 end) as days_with_data,
         count(case when u.days_ago between 0 and ${var.imds_readiness_days} and u.has_data then 1 end) as any_data,
         coalesce(sum(case when u.days_ago between 0 and ${var.imds_readiness_days} then u.metadata_no_token end), 0) as calls,
-        max(case when u.days_ago between 0 and ${var.imds_readiness_days} and u.metadata_no_token > 0 then u.timestamp end) as last_call
+        max(case when u.days_ago between 0 and ${var.imds_readiness_days} and u.metadata_no_token > 0 then u.timestamp end) as last_call,
+        coalesce(sum(case when u.days_ago between 0 and ${var.imds_readiness_days} then u.metadata_no_token_rejected end), 0) as refused,
+        max(case when u.days_ago between 0 and ${var.imds_readiness_days} and u.metadata_no_token_rejected > 0 then u.timestamp end) as last_refused
       from
         aws_ec2_instance_metadata_usage as u
       group by
@@ -48,6 +51,7 @@ locals {
         i.region,
         i.account_id,
         case
+          when i.metadata_options ->> 'HttpTokens' = 'required' and coalesce(u.refused, 0) > 0 then 'refused'
           when i.metadata_options ->> 'HttpTokens' = 'required' then 'required'
           when i.metadata_options ->> 'HttpEndpoint' = 'disabled' then 'disabled'
           when coalesce(u.calls, 0) > 0 then 'in_use'
@@ -57,7 +61,9 @@ locals {
         end as readiness,
         cast(coalesce(u.calls, 0) as bigint) as calls,
         coalesce(u.days_with_data, 0) as days_with_data,
-        substr(cast(u.last_call as text), 1, 10) as last_call
+        substr(cast(u.last_call as text), 1, 10) as last_call,
+        cast(coalesce(u.refused, 0) as bigint) as refused,
+        substr(cast(u.last_refused as text), 1, 10) as last_refused
       from
         aws_ec2_instance as i
         left join usage as u on u.instance_id = i.instance_id and u.region = i.region and u.account_id = i.account_id
@@ -86,7 +92,7 @@ benchmark "imds_readiness" {
 
 control "imds_readiness_instance" {
   title         = "EC2 instances that allow IMDSv1 should be switched to IMDSv2 once they make no IMDSv1 calls"
-  description   = "Per instance: ok when it requires IMDSv2 (or has IMDS turned off); alarm 'safe to enforce' when it allows IMDSv1 but MetadataNoToken was 0 on every one of the last N days; alarm 'in use' with the number of IMDSv1 calls and the last day; info when there is no or only partial data (stopped, or not monitored)."
+  description   = "Per instance: ok when it requires IMDSv2 (or has IMDS turned off), info when it does but MetadataNoTokenRejected shows refused IMDSv1 calls; alarm 'safe to enforce' when it allows IMDSv1 but MetadataNoToken was 0 on every one of the last N days; alarm 'in use' with the number of IMDSv1 calls and the last day; info when there is no or only partial data (stopped, or not monitored)."
   documentation = file("./imds_readiness/docs/imds_readiness_instance.md")
   query         = query.imds_readiness_instance
   severity      = "high"
@@ -145,14 +151,20 @@ query "imds_readiness_instance" {
       end as status,
       case readiness
         when 'required' then title || ' requires IMDSv2.'
+        when 'refused' then title || ' requires IMDSv2, but ' || refused || ' IMDSv1 calls were refused in ${var.imds_readiness_days} days, last on ' || last_refused || ': something on it still calls IMDSv1.'
         when 'disabled' then title || ' has the instance metadata service turned off.'
         when 'safe' then title || ' allows IMDSv1; safe to enforce: 0 IMDSv1 calls in ${var.imds_readiness_days} days.'
         when 'in_use' then title || ' allows IMDSv1; in use: ' || calls || ' IMDSv1 calls in ${var.imds_readiness_days} days, last on ' || last_call || '.'
         when 'no_data' then title || ' allows IMDSv1; no MetadataNoToken data in ${var.imds_readiness_days} days (stopped, or not monitored).'
         else title || ' allows IMDSv1; MetadataNoToken data on only ' || days_with_data || ' of ${var.imds_readiness_days} days: not proven safe.'
       end as reason,
-      case when readiness in ('required', 'disabled') then null else calls end as imdsv1_calls,
+      case
+        when readiness = 'refused' then refused
+        when readiness in ('required', 'disabled') then null
+        else calls
+      end as imdsv1_calls,
       case readiness
+        when 'refused' then 'find the caller (AWS IMDS Packet Analyzer) and update it; to roll back meanwhile: aws ec2 modify-instance-metadata-options --region ' || region || ' --instance-id ' || instance_id || ' --http-tokens optional'
         when 'safe' then 'aws ec2 modify-instance-metadata-options --region ' || region || ' --instance-id ' || instance_id || ' --http-tokens required'
         when 'in_use' then 'update the software making IMDSv1 calls first (AWS IMDS Packet Analyzer finds it), then: aws ec2 modify-instance-metadata-options --region ' || region || ' --instance-id ' || instance_id || ' --http-tokens required'
         else null
@@ -252,7 +264,7 @@ query "imds_readiness_posture_summary" {
         else 'info'
       end as status,
       region || ': ' || count(*) || case when count(*) = 1 then ' instance: ' else ' instances: ' end
-        || sum(case when readiness in ('required', 'disabled') then 1 else 0 end) || ' require IMDSv2, '
+        || sum(case when readiness in ('required', 'refused', 'disabled') then 1 else 0 end) || ' require IMDSv2 (' || sum(case when readiness = 'refused' then 1 else 0 end) || ' with refused IMDSv1 calls), '
         || sum(case when readiness = 'safe' then 1 else 0 end) || ' safe to enforce, '
         || sum(case when readiness = 'in_use' then 1 else 0 end) || ' still use IMDSv1, '
         || sum(case when readiness in ('no_data', 'partial') then 1 else 0 end) || ' without ${var.imds_readiness_days} days of data.' as reason
