@@ -22,13 +22,16 @@ struct Bed {
 }
 
 fn bed() -> Bed {
+    // us-east-1 never set; eu-west-1 optional with hop limit 1.
+    bed_with(
+        json!({"eu-west-1": {"HttpTokens": "optional", "HttpPutResponseHopLimit": 1, "ManagedBy": "account"}}),
+    )
+}
+
+fn bed_with(defaults: Value) -> Bed {
     let moto = Moto::start();
     let seeded = common::oracle::fixture(&moto, "imds_readiness.py", &[]);
-    // us-east-1 never set; eu-west-1 optional with hop limit 1.
-    let front = FastEndpoint::front(
-        &moto.endpoint,
-        &json!({"eu-west-1": {"HttpTokens": "optional", "HttpPutResponseHopLimit": 1, "ManagedBy": "account"}}),
-    );
+    let front = FastEndpoint::front(&moto.endpoint, &defaults);
     Bed {
         moto,
         front,
@@ -406,4 +409,36 @@ fn changes_wait_on_the_rate_limit() {
     // A bad rate is refused by the command line.
     let o = enforce(&proxy.endpoint, dir.path(), &["--rate", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+}
+
+#[test]
+fn a_default_a_declarative_policy_owns_is_left_alone() {
+    let b = bed_with(
+        json!({"eu-west-1": {"HttpTokens": "optional", "ManagedBy": "declarative-policy",
+                                          "ManagedExceptionMessage": "Owned by the org policy."}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = enforce(
+        &b.front.endpoint,
+        dir.path(),
+        &["--apply", "--yes", "--set-defaults"],
+    );
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("leave   eu-west-1: http_tokens optional, hop limit not set: set by a declarative policy (change the policy)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  ok      default of us-east-1: http_tokens not set -> required"),
+        "{text}"
+    );
+    let modified: Vec<String> = b
+        .front
+        .calls()
+        .iter()
+        .filter(|c| c["action"] == "ModifyInstanceMetadataDefaults")
+        .map(|c| c["region"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(modified, ["us-east-1"]);
 }
