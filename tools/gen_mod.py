@@ -11,9 +11,10 @@ Usage: tools/gen_mod.py UPSTREAM_MOD_DIR [OUT_DIR]
 UPSTREAM_MOD_DIR is a checkout of the mod at the version named in VERSION
 (the search tool's `fetch github:turbot/steampipe-mod-aws-compliance`, then
 `git archive <commit> | tar -x -C DIR`). OUT_DIR defaults to mod/. mod.pp,
-variables.pp and docs/index.md are the project's own and are not touched.
-Every other .pp file under OUT_DIR is rewritten, and removed when nothing in
-it is kept.
+variables.pp, docs/index.md and everything under imds_readiness/ (our IMDSv2
+readiness benchmark, an addition to upstream) are the project's own and are
+not touched. Every other .pp file under OUT_DIR is rewritten, and removed
+when nothing in it is kept.
 
 Upstream's files are split into top-level blocks (a block starts with
 `kind "name" {` or `locals {` at column 0 and ends at the next `}` at column
