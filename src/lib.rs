@@ -18,12 +18,14 @@
 //! - [`aws`]: the AWS plugin: connection config, per-connection clients and
 //!   identity, errors and ignore rules, the regional table kit
 //!   (`aws::regional`) and one file per table.
-//! - [`check`], [`install`]: the commands. `check` runs the bundled Powerpipe
+//! - [`check`], [`enforce`], [`install`]: the commands. `enforce` switches
+//!   instances to IMDSv2 when CloudWatch proves them safe (with an undo file). `check` runs the bundled Powerpipe
 //!   mod over the tables in-process (SQLite) and writes Powerpipe's outputs;
 //!   `install` puts the binary and a `.spc` where Steampipe looks.
 
 pub mod aws;
 pub mod check;
+pub mod enforce;
 pub mod goplugin;
 pub mod install;
 pub mod logging;

@@ -23,6 +23,8 @@ enum Command {
     Schema,
     /// Run the bundled aws_compliance controls (IMDSv2) by themselves, as `powerpipe control run` would.
     Check(Box<steampipe_plugin_aws::check::cli::CheckArgs>),
+    /// Switch instances to IMDSv2 (HttpTokens=required) that CloudWatch proves no longer use IMDSv1; a dry run unless --apply.
+    Enforce(Box<steampipe_plugin_aws::enforce::EnforceArgs>),
     /// Install this binary into Steampipe, with a connection config (.spc) file.
     Install(steampipe_plugin_aws::install::InstallArgs),
     /// Remove what `install` wrote.
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Check(args)) => steampipe_plugin_aws::check::cli::run(*args),
+        Some(Command::Enforce(args)) => steampipe_plugin_aws::enforce::run(*args),
         Some(Command::Install(args)) => steampipe_plugin_aws::install::run_install(args),
         Some(Command::Uninstall(args)) => steampipe_plugin_aws::install::run_uninstall(args),
         None => {

@@ -72,6 +72,7 @@ pub struct ConnectionState {
     regions: OnceCell<Arc<Vec<String>>>,
     ec2: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
     autoscaling: Mutex<HashMap<String, aws_sdk_autoscaling::Client>>,
+    cloudwatch: Mutex<HashMap<String, aws_sdk_cloudwatch::Client>>,
 }
 
 impl std::fmt::Debug for ConnectionState {
@@ -196,6 +197,24 @@ impl AwsConnection {
             &self.state.autoscaling,
             region,
             aws_sdk_autoscaling::Client::from_conf(conf),
+        )
+    }
+
+    /// The CloudWatch client for `region` (made once per connection and
+    /// region). CloudWatch answers in CBOR (Smithy RPC v2), not XML, so the
+    /// XML completeness check does not apply.
+    pub async fn cloudwatch(&self, region: &str) -> aws_sdk_cloudwatch::Client {
+        if let Some(c) = cached(&self.state.cloudwatch, region) {
+            return c;
+        }
+        let conf = aws_sdk_cloudwatch::config::Builder::from(self.sdk_config().await)
+            .region(Region::new(region.to_string()))
+            .interceptor(ErrorContext)
+            .build();
+        keep(
+            &self.state.cloudwatch,
+            region,
+            aws_sdk_cloudwatch::Client::from_conf(conf),
         )
     }
 

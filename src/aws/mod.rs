@@ -13,6 +13,8 @@ pub mod config;
 pub mod ec2_ami;
 pub mod ec2_ami_shared;
 pub mod ec2_instance;
+pub mod ec2_instance_metadata_defaults;
+pub mod ec2_instance_metadata_usage;
 pub mod ec2_json;
 pub mod ec2_launch_configuration;
 pub mod ec2_launch_template;
@@ -39,6 +41,8 @@ pub fn tables() -> Vec<Arc<dyn TableDef<AwsConnection>>> {
         Arc::new(ec2_ami::table()),
         Arc::new(ec2_ami_shared::table()),
         Arc::new(ec2_launch_configuration::table()),
+        Arc::new(ec2_instance_metadata_defaults::table()),
+        Arc::new(ec2_instance_metadata_usage::table()),
     ]
 }
 

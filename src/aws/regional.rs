@@ -121,6 +121,11 @@ impl RegionCall {
         self.conn.autoscaling(&self.region).await
     }
 
+    /// The connection's CloudWatch client for this region.
+    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        self.conn.cloudwatch(&self.region).await
+    }
+
     /// An SDK answer with the ignore rules applied: `Ok(None)` for an error
     /// `ignore` (glob patterns) or the connection's `ignore_error_codes` /
     /// `ignore_error_messages` match.

@@ -448,6 +448,38 @@ impl FastEndpoint {
         }
     }
 
+    /// A front for `upstream` (moto): it answers GetInstanceMetadataDefaults,
+    /// ModifyInstanceMetadataDefaults (initial values `defaults`, a JSON
+    /// object by region or `*`) and CBOR GetMetricData (asked of the
+    /// upstream in JSON) itself, and forwards every other request.
+    pub fn front(upstream: &str, defaults: &Value) -> FastEndpoint {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let args: Vec<String> = [
+            "--upstream".to_string(),
+            upstream.to_string(),
+            "--defaults".to_string(),
+            defaults.to_string(),
+            "--calls".to_string(),
+            log.path().display().to_string(),
+        ]
+        .into();
+        let (child, endpoint) = spawn_ready("bench_endpoint.py", &args);
+        FastEndpoint {
+            child,
+            endpoint,
+            log,
+        }
+    }
+
+    /// The calls a front answered itself (see `--calls` in the script), in order.
+    pub fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     /// The DescribeInstances pages served so far: (region, offset).
     pub fn pages(&self) -> Vec<(String, usize)> {
         std::fs::read_to_string(self.log.path())
