@@ -9,8 +9,8 @@
 
 use aws_sdk_ec2::types::InstanceMetadataDefaultsResponse;
 
+use crate::aws::client::AwsConnection;
 use crate::aws::common::int;
-use crate::aws::config::AwsConnection;
 use crate::aws::regional::{self, regional_columns, RegionCall, Regional, RegionalTable};
 use crate::plugin::{BoxError, ColumnType as T, ItemSink, ListRequest, Value};
 

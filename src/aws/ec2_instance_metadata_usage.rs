@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use aws_smithy_types::DateTime;
 
-use crate::aws::config::AwsConnection;
+use crate::aws::client::AwsConnection;
 use crate::aws::regional::{self, regional_columns, RegionCall, RegionSink, RegionalTable};
 use crate::plugin::{
     BoxError, ColumnType as T, ItemSink, KeyColumn, ListRequest, QualMap, QualValue, Timestamp,
