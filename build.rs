@@ -43,7 +43,9 @@ fn embed_mod() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mod");
+    // Read when the script runs, not when it is compiled: cargo may reuse one
+    // compiled build script for two checkouts of this package.
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("mod");
     println!("cargo:rerun-if-changed=mod");
     let mut files = Vec::new();
     walk(&root, &mut files)?;

@@ -835,38 +835,7 @@ fn differences(go: &Value, ours: &Value, hydrates: (usize, usize)) -> Vec<String
             None => r.to_string(),
         }
     };
-    let index = |v: &Value| -> BTreeMap<String, Value> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| (key(r), r.clone()))
-            .collect()
-    };
-    let (gr, or) = (index(&go["rows"]), index(&ours["rows"]));
-    for (id, g) in &gr {
-        let Some(o) = or.get(id) else {
-            out.push(format!("row {id}: go only"));
-            continue;
-        };
-        let cols: BTreeSet<&String> = g
-            .as_object()
-            .unwrap()
-            .keys()
-            .chain(o.as_object().unwrap().keys())
-            .collect();
-        for c in cols {
-            if g.get(c) != o.get(c) {
-                out.push(format!(
-                    "row {id} column {c}: go {}, ours {}",
-                    g.get(c).unwrap_or(&Value::Null),
-                    o.get(c).unwrap_or(&Value::Null)
-                ));
-            }
-        }
-    }
-    for id in or.keys().filter(|id| !gr.contains_key(*id)) {
-        out.push(format!("row {id}: ours only"));
-    }
+    out.extend(oracle::row_differences(&go["rows"], &ours["rows"], key));
     out
 }
 

@@ -759,14 +759,24 @@ pub fn differences(go: &Value, ours: &Value, table: &Table) -> Vec<String> {
         }
         return out;
     }
+    out.extend(row_differences(&go["rows"], &ours["rows"], |r| {
+        row_key(table, r)
+    }));
+    out
+}
+
+/// The differences between two answers' rows, matched by `key`: rows only
+/// one side has, and every column whose value differs.
+pub fn row_differences(go: &Value, ours: &Value, key: impl Fn(&Value) -> String) -> Vec<String> {
+    let mut out = Vec::new();
     let index = |v: &Value| -> BTreeMap<String, Value> {
         v.as_array()
             .into_iter()
             .flatten()
-            .map(|r| (row_key(table, r), r.clone()))
+            .map(|r| (key(r), r.clone()))
             .collect()
     };
-    let (gr, or) = (index(&go["rows"]), index(&ours["rows"]));
+    let (gr, or) = (index(go), index(ours));
     for (id, g) in &gr {
         let Some(o) = or.get(id) else {
             out.push(format!("row {id}: go only"));
