@@ -249,6 +249,44 @@ impl QueryCache {
     }
 }
 
+/// The rows of a scan kept for the query cache, up to a size budget (past
+/// it, none are kept: a partial result is never cached).
+pub struct KeptRows {
+    max_bytes: usize,
+    /// the rows kept, and the bytes of every row offered
+    state: std::sync::Mutex<(Vec<ExecuteResponse>, usize)>,
+}
+
+impl KeptRows {
+    /// Keeps at most `max_bytes` of encoded rows.
+    pub fn new(max_bytes: usize) -> Self {
+        KeptRows {
+            max_bytes,
+            state: std::sync::Mutex::new((Vec::new(), 0)),
+        }
+    }
+
+    pub(crate) fn keep(&self, row: &ExecuteResponse) {
+        use prost::Message;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.1 > self.max_bytes {
+            return;
+        }
+        st.1 += row.encoded_len();
+        if st.1 > self.max_bytes {
+            st.0 = Vec::new();
+        } else {
+            st.0.push(row.clone());
+        }
+    }
+
+    /// The rows, or `None` if they went past the budget.
+    pub fn take(&self) -> Option<Vec<ExecuteResponse>> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (st.1 <= self.max_bytes).then(|| std::mem::take(&mut st.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
