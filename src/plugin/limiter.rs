@@ -624,33 +624,27 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Filter, String> {
-        let mut parts = vec![self.and()?];
-        loop {
-            let save = self.i;
-            self.ws();
-            if self.keyword("or") {
-                self.ws();
-                parts.push(self.and()?);
-            } else {
-                self.i = save;
-                break;
-            }
-        }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Filter::Or(parts)
-        })
+        self.joined("or", Self::and, Filter::Or)
     }
 
     fn and(&mut self) -> Result<Filter, String> {
-        let mut parts = vec![self.comparison()?];
+        self.joined("and", Self::comparison, Filter::And)
+    }
+
+    /// `part (word part)*`: one part as it is, several joined by `join`.
+    fn joined(
+        &mut self,
+        word: &str,
+        part: fn(&mut Self) -> Result<Filter, String>,
+        join: fn(Vec<Filter>) -> Filter,
+    ) -> Result<Filter, String> {
+        let mut parts = vec![part(self)?];
         loop {
             let save = self.i;
             self.ws();
-            if self.keyword("and") {
+            if self.keyword(word) {
                 self.ws();
-                parts.push(self.comparison()?);
+                parts.push(part(self)?);
             } else {
                 self.i = save;
                 break;
@@ -659,7 +653,7 @@ impl Parser<'_> {
         Ok(if parts.len() == 1 {
             parts.remove(0)
         } else {
-            Filter::And(parts)
+            join(parts)
         })
     }
 
