@@ -12,6 +12,56 @@ use crate::check::powerpipe_mod::{ModDef, ResolvedMod, VarInputs};
 use crate::check::runner::{self, ConnectionSpec, Target};
 use crate::check::snapshot_upload;
 
+/// How a run is shown and exported: `check`'s and `check merge`'s flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Output format: text, brief, csv, json, md, html, snapshot (pps), none.
+    #[arg(long, default_value = "text")]
+    pub output: String,
+    /// Include the header line in csv output and exports.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub header: bool,
+    /// Separator between csv cells.
+    #[arg(long, default_value = ",")]
+    pub separator: String,
+    /// Export to a format (csv, json, md, html, nunit3, asff, snapshot/pps) or a file name (repeatable).
+    #[arg(long = "export", value_name = "FORMAT|FILE")]
+    pub exports: Vec<String>,
+}
+
+/// The `--export` targets: a format (written under Powerpipe's default file
+/// name) or a file name.
+pub type Exports = Vec<(Format, Option<PathBuf>)>;
+
+impl OutputArgs {
+    /// The output format and the exports, or the failed exit code (after
+    /// saying why, as Powerpipe does).
+    pub fn formats(&self) -> Result<(Format, Exports), ExitCode> {
+        let output =
+            Format::parse_output(&self.output).map_err(|e| fail(exit_code::FLAG_ERROR, &e))?;
+        let mut exports = Vec::new();
+        for e in &self.exports {
+            exports.push(Format::parse_export(e).map_err(|e| fail(exit_code::INIT_FAILED, &e))?);
+        }
+        // Powerpipe takes either format names or file names, not both.
+        if exports.iter().any(|e| e.1.is_some()) && exports.iter().any(|e| e.1.is_none()) {
+            return Err(fail(
+                exit_code::INIT_FAILED,
+                "combination of named and unnamed exports is not supported",
+            ));
+        }
+        Ok((output, exports))
+    }
+
+    /// The csv options.
+    pub fn csv(&self) -> output::CsvOptions {
+        output::CsvOptions {
+            separator: self.separator.clone(),
+            header: self.header,
+        }
+    }
+}
+
 /// Arguments of `check`.
 #[derive(clap::Args, Debug, Clone)]
 #[command(args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
@@ -42,18 +92,9 @@ pub struct CheckArgs {
     /// Without --config: an endpoint override for EC2 and STS (e.g. a local emulator).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Output format: text, brief, csv, json, md, html, snapshot (pps), none.
-    #[arg(long, default_value = "text")]
-    pub output: String,
-    /// Include the header line in csv output and exports.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub header: bool,
-    /// Separator between csv cells.
-    #[arg(long, default_value = ",")]
-    pub separator: String,
-    /// Export to a format (csv, json, md, html, nunit3, asff, snapshot/pps) or a file name (repeatable).
-    #[arg(long = "export", value_name = "FORMAT|FILE")]
-    pub exports: Vec<String>,
+    /// --output, --export and the csv options
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Show a progress line on stderr while controls run (when stderr is a terminal).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub progress: bool,
@@ -266,24 +307,10 @@ pub fn run(args: CheckArgs) -> ExitCode {
         return crate::check::merge::run(m);
     }
     let start_time = runner::now_rfc3339();
-    let output_format = match Format::parse_output(&args.output) {
+    let (output_format, exports) = match args.out.formats() {
         Ok(f) => f,
-        Err(e) => return fail(exit_code::FLAG_ERROR, &e),
+        Err(code) => return code,
     };
-    let mut exports = Vec::new();
-    for e in &args.exports {
-        match Format::parse_export(e) {
-            Ok(x) => exports.push(x),
-            Err(e) => return fail(exit_code::INIT_FAILED, &e),
-        }
-    }
-    // Powerpipe takes either format names or file names, not both.
-    if exports.iter().any(|e| e.1.is_some()) && exports.iter().any(|e| e.1.is_none()) {
-        return fail(
-            exit_code::INIT_FAILED,
-            "combination of named and unnamed exports is not supported",
-        );
-    }
     if args.snapshot || args.share {
         match args.snapshot_location.as_deref() {
             // A local directory (anything but `<identity>/<workspace>`): it must exist.
@@ -498,10 +525,7 @@ fn emit(
 ) -> Result<(), ExitCode> {
     let width = display_width();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let csv = output::CsvOptions {
-        separator: args.separator.clone(),
-        header: args.header,
-    };
+    let csv = args.out.csv();
     // Written as it is rendered: a large run is never held as text.
     let mut stdout = std::io::stdout().lock();
     let mut sink = output::Sink::writer(&mut stdout);

@@ -35,7 +35,7 @@ use serde_json::Value;
 use crate::check::model::{
     exit_code, CheckRun, ControlRun, GroupRun, Node, ResultRow, RunStatus, Status, StatusSummary,
 };
-use crate::check::output::{self, Format, NIL, ROOT_GROUP_ID};
+use crate::check::output::{self, NIL, ROOT_GROUP_ID};
 use crate::check::powerpipe_mod::{ModDef, ResolvedMod, VarInputs};
 use crate::check::runner;
 
@@ -48,18 +48,9 @@ pub struct MergeArgs {
     /// The mod the runs used, when not the bundled one (as `check --mod-location`).
     #[arg(long, value_name = "DIR")]
     pub mod_location: Option<PathBuf>,
-    /// Output format: text, brief, csv, json, md, html, snapshot (pps), none.
-    #[arg(long, default_value = "text")]
-    pub output: String,
-    /// Include the header line in csv output and exports.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub header: bool,
-    /// Separator between csv cells.
-    #[arg(long, default_value = ",")]
-    pub separator: String,
-    /// Export to a format (csv, json, md, html, nunit3, asff, snapshot/pps) or a file name (repeatable).
-    #[arg(long = "export", value_name = "FORMAT|FILE")]
-    pub exports: Vec<String>,
+    /// --output, --export and the csv options, as `check`'s
+    #[command(flatten)]
+    pub out: crate::check::cli::OutputArgs,
 }
 
 /// What the mod tells about the runs: its name, titles, documentation and
@@ -839,23 +830,10 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 
 /// Runs `check merge`; returns `check`'s exit code for the merged run.
 pub fn run(args: MergeArgs) -> ExitCode {
-    let output_format = match Format::parse_output(&args.output) {
+    let (output_format, exports) = match args.out.formats() {
         Ok(f) => f,
-        Err(e) => return fail(exit_code::FLAG_ERROR, &e),
+        Err(code) => return code,
     };
-    let mut exports = Vec::new();
-    for e in &args.exports {
-        match Format::parse_export(e) {
-            Ok(x) => exports.push(x),
-            Err(e) => return fail(exit_code::INIT_FAILED, &e),
-        }
-    }
-    if exports.iter().any(|e| e.1.is_some()) && exports.iter().any(|e| e.1.is_none()) {
-        return fail(
-            exit_code::INIT_FAILED,
-            "combination of named and unnamed exports is not supported",
-        );
-    }
     // The same file twice would count its rows twice.
     let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
     for f in &args.files {
@@ -904,10 +882,7 @@ pub fn run(args: MergeArgs) -> ExitCode {
 
     let width = crate::check::cli::display_width();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let csv = output::CsvOptions {
-        separator: args.separator.clone(),
-        header: args.header,
-    };
+    let csv = args.out.csv();
     let text = output::render_with(&run, output_format, width, color, &csv);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
