@@ -448,7 +448,13 @@ async fn list_amis(
 async fn get_ami(req: GetRequest<AwsConnection>) -> Result<Option<Ec2Ami>, BoxError> {
     let id = match req.quals.equals("image_id") {
         Some(QualValue::String(id)) => id.clone(),
-        other => return Err(format!("image_id must be a string, got {other:?}").into()),
+        other => {
+            return Err(format!(
+                "image_id must be a string, got {}",
+                QualValue::describe(other)
+            )
+            .into())
+        }
     };
     req.connection.usable()?;
     let account = req.connection.identity().await?.account_id.clone();

@@ -175,7 +175,13 @@ async fn list_instances(
 async fn get_instance(req: GetRequest<AwsConnection>) -> Result<Option<Ec2Instance>, BoxError> {
     let id = match req.quals.equals("instance_id") {
         Some(QualValue::String(id)) => id.clone(),
-        other => return Err(format!("instance_id must be a string, got {other:?}").into()),
+        other => {
+            return Err(format!(
+                "instance_id must be a string, got {}",
+                QualValue::describe(other)
+            )
+            .into())
+        }
     };
     regional::get(req, "DescribeInstances", &GET_IGNORED, |c| {
         let id = id.clone();

@@ -53,7 +53,9 @@ async fn get_launch_configuration(
 ) -> Result<Option<Ec2LaunchConfiguration>, BoxError> {
     let name = match req.quals.equals("name") {
         Some(QualValue::String(n)) => n.clone(),
-        other => return Err(format!("name must be a string, got {other:?}").into()),
+        other => {
+            return Err(format!("name must be a string, got {}", QualValue::describe(other)).into())
+        }
     };
     let op = "DescribeLaunchConfigurations";
     regional::get(req, op, &GET_IGNORED, |c| {

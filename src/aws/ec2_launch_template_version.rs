@@ -181,11 +181,23 @@ async fn list_versions(
 async fn get_version(req: GetRequest<AwsConnection>) -> Result<Option<Version>, BoxError> {
     let id = match req.quals.equals("launch_template_id") {
         Some(QualValue::String(id)) => id.clone(),
-        other => return Err(format!("launch_template_id must be a string, got {other:?}").into()),
+        other => {
+            return Err(format!(
+                "launch_template_id must be a string, got {}",
+                QualValue::describe(other)
+            )
+            .into())
+        }
     };
     let version = match req.quals.equals("version_number") {
         Some(QualValue::Int(n)) => *n,
-        other => return Err(format!("version_number must be an integer, got {other:?}").into()),
+        other => {
+            return Err(format!(
+                "version_number must be an integer, got {}",
+                QualValue::describe(other)
+            )
+            .into())
+        }
     };
     regional::get(req, "DescribeLaunchTemplateVersions", &GET_IGNORED, |c| {
         let id = id.clone();

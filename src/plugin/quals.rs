@@ -44,6 +44,23 @@ pub enum QualValue {
 }
 
 impl QualValue {
+    /// What kind of value this is, for an error message: "text", "an
+    /// integer", "a list"...; `None` (no `=` qual) is "no value".
+    pub fn describe(v: Option<&QualValue>) -> &'static str {
+        match v {
+            None => "no value",
+            Some(QualValue::String(_)) => "text",
+            Some(QualValue::Int(_)) => "an integer",
+            Some(QualValue::Double(_)) => "a number",
+            Some(QualValue::Bool(_)) => "a boolean",
+            Some(QualValue::Inet { .. }) => "an inet",
+            Some(QualValue::Json(_)) => "json",
+            Some(QualValue::Timestamp(_)) => "a timestamp",
+            Some(QualValue::List(_)) => "a list",
+            Some(QualValue::Ltree(_)) => "an ltree",
+        }
+    }
+
     /// Decodes the wire value; an unset oneof (a NULL array element) is `None`.
     pub fn from_proto(v: &pb::QualValue) -> Result<Option<QualValue>, String> {
         use pb::qual_value::Value as V;
