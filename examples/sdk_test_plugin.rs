@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use steampipe_plugin_aws::pb::steampipe::wrapper_plugin_server::WrapperPluginServer;
-use steampipe_plugin_aws::pb::steampipe::RateLimiterDefinition;
+use steampipe_plugin_aws::plugin::limiter::Definition;
 use steampipe_plugin_aws::plugin::{
     Attributes, BoxError, ColumnType, ConfigError, ConnectionConfig, KeyColumn, Plugin, Table,
     TableDef, Timestamp, Value,
@@ -267,14 +267,16 @@ fn main() {
         Arc::new(required_table()),
         Arc::new(panic_table()),
     ];
-    let plugin = Plugin::new("sdktest", tables).with_rate_limiters(vec![RateLimiterDefinition {
-        name: "sdktest_list".into(),
-        fill_rate: 5.0,
-        bucket_size: 5,
-        max_concurrency: 0,
-        scope: vec!["connection".into(), "table".into()],
-        r#where: "table = 'test_types'".into(),
-    }]);
+    let list_limiter = Definition::new(
+        "sdktest_list",
+        5.0,
+        5,
+        0,
+        &["connection", "table"],
+        "table = 'test_types'",
+    )
+    .expect("a valid limiter");
+    let plugin = Plugin::new("sdktest", tables).with_rate_limiters(vec![list_limiter]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

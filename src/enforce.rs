@@ -29,7 +29,7 @@ use crate::aws::ec2_instance_metadata_usage::{self as usage, Window, DAY};
 use crate::aws::errors::AwsError;
 use crate::aws::regional::RegionCall;
 use crate::aws::AwsConnection;
-use crate::pb::steampipe::RateLimiterDefinition;
+use crate::plugin::limiter::Definition;
 use crate::plugin::limiter::ScopeValues;
 use crate::plugin::{ConnectionConfig, RateLimiters};
 
@@ -197,15 +197,18 @@ fn positive_rate(s: &str) -> Result<f32, String> {
 /// scan's calls do) and enforce's own, `rate` a second per region.
 fn limiters(rate: f32) -> RateLimiters {
     let mut defs = crate::aws::limiters::definitions();
-    defs.push(RateLimiterDefinition {
-        name: "enforce_modify".into(),
-        fill_rate: rate,
-        bucket_size: (rate.ceil() as i64).max(1),
-        max_concurrency: 0,
-        scope: vec!["connection".into(), "region".into()],
-        r#where: String::new(),
-    });
-    RateLimiters::new(&defs).unwrap_or_default()
+    // `rate` is checked positive by its parser, so this parses.
+    if let Ok(d) = Definition::new(
+        "enforce_modify",
+        rate,
+        (rate.ceil() as i64).max(1),
+        0,
+        &["connection", "region"],
+        "",
+    ) {
+        defs.push(d);
+    }
+    RateLimiters::from_definitions(defs)
 }
 
 async fn wait_limiters(limiters: &RateLimiters, region: &str, action: &str) {

@@ -5,7 +5,7 @@
 //! names other services); they are here so that the plugin declares what
 //! turbot's does, and apply as the tables of those services land.
 
-use crate::pb::steampipe::RateLimiterDefinition;
+use crate::plugin::limiter::Definition;
 
 /// (name, fill_rate, bucket_size, max_concurrency, scope, where), in turbot's order.
 type Def = (
@@ -44,20 +44,14 @@ const DEFINITIONS: &[Def] = &[
     ("aws_lambda_list_functions_and_get_function_url_config", 10.0, 10, 0, CRSA, "service = 'lambda' and action in ('ListFunctions', 'GetFunctionUrlConfig')"),
 ];
 
-/// The plugin's rate limiter definitions.
-pub fn definitions() -> Vec<RateLimiterDefinition> {
+/// The plugin's rate limiter definitions. Panics on one that does not
+/// parse: constants, a programming error `every_definition_parses` catches.
+pub fn definitions() -> Vec<Definition> {
     DEFINITIONS
         .iter()
-        .map(
-            |(name, fill, bucket, conc, scope, w)| RateLimiterDefinition {
-                name: name.to_string(),
-                fill_rate: *fill,
-                bucket_size: *bucket,
-                max_concurrency: *conc,
-                scope: scope.iter().map(|s| s.to_string()).collect(),
-                r#where: w.to_string(),
-            },
-        )
+        .map(|(name, fill, bucket, conc, scope, w)| {
+            Definition::new(name, *fill, *bucket, *conc, scope, w).unwrap_or_else(|e| panic!("{e}"))
+        })
         .collect()
 }
 
@@ -65,7 +59,6 @@ pub fn definitions() -> Vec<RateLimiterDefinition> {
 mod tests {
     #[test]
     fn every_definition_parses() {
-        crate::plugin::RateLimiters::new(&super::definitions()).unwrap();
         assert_eq!(super::definitions().len(), 20);
     }
 }

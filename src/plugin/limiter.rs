@@ -99,6 +99,27 @@ impl Definition {
         })
     }
 
+    /// A definition from its parts (a plugin's own), checked as
+    /// `SetRateLimiters` checks one.
+    pub fn new(
+        name: &str,
+        fill_rate: f32,
+        bucket_size: i64,
+        max_concurrency: i64,
+        scope: &[&str],
+        where_: &str,
+    ) -> Result<Definition, String> {
+        Definition::from_proto(&pb::RateLimiterDefinition {
+            name: name.to_string(),
+            fill_rate,
+            bucket_size,
+            max_concurrency,
+            scope: scope.iter().map(|s| s.to_string()).collect(),
+            r#where: where_.to_string(),
+        })
+        .map_err(|e| format!("rate limiter '{name}': {e}"))
+    }
+
     /// The wire form.
     pub fn to_proto(&self) -> pb::RateLimiterDefinition {
         pb::RateLimiterDefinition {
@@ -253,11 +274,16 @@ impl RateLimiters {
                 Definition::from_proto(p).map_err(|e| format!("rate limiter '{}': {e}", p.name))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(RateLimiters {
+        Ok(RateLimiters::from_definitions(plugin))
+    }
+
+    /// The plugin's own definitions, already parsed.
+    pub fn from_definitions(plugin: Vec<Definition>) -> RateLimiters {
+        RateLimiters {
             resolved: RwLock::new(plugin.clone()),
             plugin,
             instances: Mutex::default(),
-        })
+        }
     }
 
     /// No definition is in force.

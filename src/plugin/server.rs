@@ -15,7 +15,7 @@ use crate::pb::steampipe as pb;
 use crate::pb::steampipe::wrapper_plugin_server::WrapperPlugin;
 use crate::plugin::cache::{decode_part, CacheKey, QueryCache, DEFAULT_MAX_BYTES};
 use crate::plugin::config::ConnectionConfig;
-use crate::plugin::limiter::RateLimiters;
+use crate::plugin::limiter::{Definition, RateLimiters};
 use crate::plugin::metadata;
 use crate::plugin::quals::{Qual, QualMap, EVALUATED_OPERATORS};
 use crate::plugin::table::{
@@ -237,11 +237,8 @@ impl<C: ConnectionConfig> Plugin<C> {
     }
 
     /// Declares the plugin's own rate limiters (answered by `GetRateLimiters`).
-    /// Panics on a definition that does not parse: a programming error
-    /// caught by the first test that builds the plugin.
-    pub fn with_rate_limiters(self, defs: Vec<pb::RateLimiterDefinition>) -> Plugin<C> {
-        let limiters =
-            RateLimiters::new(&defs).unwrap_or_else(|e| panic!("invalid plugin rate limiter: {e}"));
+    pub fn with_rate_limiters(self, defs: Vec<Definition>) -> Plugin<C> {
+        let limiters = RateLimiters::from_definitions(defs);
         self.configure("with_rate_limiters", |inner| {
             inner.limiters = Arc::new(limiters)
         })
