@@ -139,27 +139,14 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 /// The connections from `--config` files: every `connection` block whose
 /// plugin is aws, with Steampipe's reserved attributes removed.
 pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let body = hcl::parse(&text).map_err(|e| {
-        format!(
-            "{}: {}",
-            path.display(),
-            crate::plugin::config::hcl_error(&e)
-        )
-    })?;
+    connections_in(path, &crate::check::spc_limiters::read_spc(path)?)
+}
+
+/// [`connections_from_spc`] of a file already parsed (`path` names it in errors).
+pub fn connections_in(path: &Path, body: &hcl::Body) -> Result<Vec<ConnectionSpec>, String> {
     // `plugin "<label>" { source = "aws" ... }`: a connection names one with
     // `plugin = plugin.<label>` (its `limiter` blocks are Steampipe's).
-    let sources: Vec<(String, String)> = body
-        .blocks()
-        .filter(|b| b.identifier() == "plugin")
-        .filter_map(|b| {
-            let label = b.labels().first()?.as_str().to_string();
-            let source = b.body().attributes().find(|a| a.key() == "source");
-            let source = source.map(|a| a.expr().to_string().trim_matches('"').to_string());
-            Some((label.clone(), source.unwrap_or(label)))
-        })
-        .collect();
-    let instances = crate::check::spc_limiters::aws_plugin_labels(&body);
+    let instances = crate::check::spc_limiters::aws_plugin_labels(body);
     let mut out = Vec::new();
     for block in body.blocks().filter(|b| b.identifier() == "connection") {
         let name = block
@@ -172,15 +159,7 @@ pub fn connections_from_spc(path: &Path) -> Result<Vec<ConnectionSpec>, String> 
         let mut kept = hcl::Body::builder();
         for a in block.body().attributes() {
             match a.key() {
-                "plugin" => {
-                    plugin = a.expr().to_string().trim_matches('"').to_string();
-                    if let Some((_, source)) = plugin
-                        .strip_prefix("plugin.")
-                        .and_then(|l| sources.iter().find(|(label, _)| label == l))
-                    {
-                        plugin = source.clone();
-                    }
-                }
+                "plugin" => plugin = a.expr().to_string().trim_matches('"').to_string(),
                 "type" => is_aggregator = a.expr().to_string().contains("aggregator"),
                 "connections" | "import_schema" => {}
                 _ => kept = kept.add_attribute(a.clone()),
@@ -408,12 +387,16 @@ fn run_with_mod(
     } else {
         let mut all = Vec::new();
         for f in &args.configs {
-            match connections_from_spc(f) {
+            let body = match crate::check::spc_limiters::read_spc(f) {
+                Ok(b) => b,
+                Err(e) => return fail(exit_code::BAD_INPUT, &e),
+            };
+            match connections_in(f, &body) {
                 Ok(c) => all.extend(c),
                 Err(e) => return fail(exit_code::BAD_INPUT, &e),
             }
             // The aws plugin's `limiter` blocks, as Steampipe passes them on.
-            match crate::check::spc_limiters::limiters_from_spc(f) {
+            match crate::check::spc_limiters::limiters_in(f, &body) {
                 Ok(l) => limiters.extend(l),
                 Err(e) => return fail(exit_code::BAD_INPUT, &e),
             }

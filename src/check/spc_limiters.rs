@@ -49,12 +49,27 @@ pub fn aws_plugin_labels(body: &hcl::Body) -> Vec<String> {
         .collect()
 }
 
+/// A `.spc` file, read and parsed; errors on one line naming the file.
+pub fn read_spc(path: &Path) -> Result<hcl::Body, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    hcl::parse(&text).map_err(|e| {
+        format!(
+            "{}: {}",
+            path.display(),
+            crate::plugin::config::hcl_error(&e)
+        )
+    })
+}
+
 /// The `limiter` blocks of the aws `plugin` blocks of `path`, checked as
 /// Steampipe checks them when it loads the file.
 pub fn limiters_from_spc(path: &Path) -> Result<Vec<RateLimiterDefinition>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let body = hcl::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let aws = aws_plugin_labels(&body);
+    limiters_in(path, &read_spc(path)?)
+}
+
+/// [`limiters_from_spc`] of a file already parsed (`path` names it in errors).
+pub fn limiters_in(path: &Path, body: &hcl::Body) -> Result<Vec<RateLimiterDefinition>, String> {
+    let aws = aws_plugin_labels(body);
     let mut out = Vec::new();
     for plugin in body.blocks().filter(|b| {
         b.identifier() == "plugin"
